@@ -55,7 +55,7 @@ def _as_index_array(indices, vocab_size: int, name: str = "indices") -> np.ndarr
 
 
 def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 
@@ -102,7 +102,7 @@ class NGramLM:
     def __init__(self, order: int, vocab_size: int, k: float = 1.0):
         self.order = _check_positive_int(order, "order")
         self.vocab_size = _check_positive_int(vocab_size, "vocab_size")
-        if not (isinstance(k, (int, float, np.floating)) and math.isfinite(k) and k >= 0):
+        if not (isinstance(k, int | float | np.floating) and math.isfinite(k) and k >= 0):
             raise ValueError(f"k must be a finite number >= 0, got {k!r}")
         self.k = float(k)
         if vocab_size**order > _MAX_CODE:
@@ -204,7 +204,8 @@ class NGramLM:
         return math.exp(mean_nll) if math.isfinite(mean_nll) else math.inf
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(order={self.order}, vocab_size={self.vocab_size}, k={self.k})"
+        name = type(self).__name__
+        return f"{name}(order={self.order}, vocab_size={self.vocab_size}, k={self.k})"
 
 
 class UnigramLM(NGramLM):
