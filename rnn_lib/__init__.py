@@ -1,0 +1,30 @@
+"""rnn_lib: from-scratch numpy reference implementations for the RNN course.
+
+Every public name is importable from the package root, and each lives in one
+obvious module: state machines in ``state_machines``, the vanilla RNN in
+``rnn``, the output layer and loss in ``output`` and so on.
+"""
+
+from rnn_lib.activations import sigmoid
+from rnn_lib.gated import gated_backward, gated_forward, gated_step_backward, gated_step_forward
+from rnn_lib.gradcheck import numerical_gradient, relative_error
+from rnn_lib.gru import gru_backward, gru_forward, gru_step_backward, gru_step_forward
+from rnn_lib.lstm import lstm_backward, lstm_forward, lstm_step_backward, lstm_step_forward
+from rnn_lib.optim import SGD, Adagrad, clip_gradients, global_norm
+from rnn_lib.output import (
+    log_softmax,
+    output_backward,
+    output_forward,
+    perplexity,
+    softmax,
+    softmax_cross_entropy,
+)
+from rnn_lib.rnn import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
+from rnn_lib.state_machines import LTISystem, StateMachine, parity_machine
+from rnn_lib.text import (
+    ChecksumError, Vocab, default_corpus, fetch_url, load_corpus, preprocess_letters, tokenize,
+    train_valid_split,
+)
+from rnn_lib.data import (
+    BatchIterator, load_char_lm_data, num_batches, random_batches, sequential_batches,
+)
