@@ -1,0 +1,40 @@
+# One entry point for students, instructors and CI. Every target works from a
+# fresh clone: it creates .venv and installs requirements.txt on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
+# nbgrader calls `alembic`, so the environment's bin/ must be on PATH.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup system-deps book book-clean test lint \
+        release autograde feedback grades report
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+## setup: create .venv with the whole course stack and rnn_lib (editable)
+setup: $(STAMP)
+
+## system-deps: Debian packages the tests need (Chromium for the browser test, bubblewrap for the grading sandbox)
+system-deps:
+	bash tools/install_system_deps.sh
+
+## book: set up, then build the book (executes every chapter; cached between builds)
+book: setup
+	$(BIN)/python tools/build_book.py
+
+## book-clean: a cold build, execution cache discarded
+book-clean: setup
+	$(BIN)/python tools/build_book.py --clean
+
+## test: the whole test suite (package, book build + browser, assignments, grading)
+test: setup system-deps
+	$(BIN)/python -m pytest
+
+## lint: ruff over everything
+lint: setup
+	$(BIN)/ruff check .
