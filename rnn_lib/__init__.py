@@ -28,3 +28,21 @@ from rnn_lib.text import (
 from rnn_lib.data import (
     BatchIterator, load_char_lm_data, num_batches, random_batches, sequential_batches,
 )
+from rnn_lib.ngram import BigramLM, NGramLM, UnigramLM, ngram_count_table, ngram_parameter_count
+from rnn_lib.lm_numpy import (
+    NumpyRNNLM, TrainHistory, corpus_batches, evaluate_perplexity, history_table,
+    train_language_model,
+)
+from rnn_lib.sampling import (
+    generate_text, greedy_generate, sample_generate, softmax_with_temperature,
+)
+from rnn_lib.plotting import plot_gradient_norms, plot_hidden_states, plot_perplexity
+
+
+def __getattr__(name):
+    # TorchRNNLM is loaded on first use: importing torch takes seconds.
+    if name == "TorchRNNLM":
+        from rnn_lib.lm_torch import TorchRNNLM
+
+        return TorchRNNLM
+    raise AttributeError(f"module 'rnn_lib' has no attribute {name!r}")
