@@ -35,6 +35,7 @@ __all__ = [
     "StudentRun",
     "array_problem",
     "call_student",
+    "error_problem",
     "forbidden_codes",
     "partial_credit",
     "reference_problem",
@@ -54,7 +55,8 @@ class Case:
 
     label: str
     args: tuple
-    kwargs: dict = field(default_factory=dict)
+    kwargs: dict = field(default_factory=dict)  # passed to the student's function
+    meta: dict = field(default_factory=dict)  # for the checks only (e.g. the dtype expected)
 
 
 @dataclass
