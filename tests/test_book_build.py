@@ -1,0 +1,187 @@
+"""The book builds from scratch with every warning and cell error fatal.
+
+The slow tests share one cold build (``book_build`` in conftest.py). The fast
+tests check ``tools/build_book.py``'s cache invalidation on small temporary trees.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, BookBuild, chapter_documents, toc_documents
+
+REQUIRED_TOC = [
+    "book/00_preface",
+    "book/01_state_machines",
+    "book/02_rnns",
+    "book/03_language_models",
+    "book/04_bptt",
+    "book/05_gating",
+    "book/06_char_lm",
+    "book/instructor_guide",
+    "book/student_guide",
+]
+
+
+def load_build_script():
+    spec = importlib.util.spec_from_file_location("build_book", REPO_ROOT / "tools" / "build_book.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build_book = load_build_script()
+
+
+# --- the table of contents -------------------------------------------------------
+
+def test_toc_lists_every_page_in_reading_order():
+    assert toc_documents() == REQUIRED_TOC
+
+
+def test_every_toc_page_has_a_source_file():
+    missing = [doc for doc in toc_documents() if not (REPO_ROOT / f"{doc}.md").is_file()]
+    assert missing == [], f"pages listed in _toc.yml without a book/*.md source: {missing}"
+
+
+# --- build_book.py: cache invalidation ------------------------------------------
+
+def make_package(root: Path, files: dict[str, str]) -> Path:
+    package = root / "rnn_lib"
+    for name, text in files.items():
+        path = package / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return package
+
+
+def test_package_hash_depends_on_contents_and_names_but_not_caches(tmp_path):
+    package = make_package(tmp_path, {"__init__.py": "x = 1\n", "rnn.py": "y = 2\n"})
+    original = build_book.package_hash(package)
+    assert original == build_book.package_hash(package)  # deterministic
+
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__" / "rnn.cpython-311.pyc").write_bytes(b"\x00compiled")
+    assert build_book.package_hash(package) == original
+
+    (package / "rnn.py").write_text("y = 3\n")
+    changed_content = build_book.package_hash(package)
+    assert changed_content != original
+
+    (package / "rnn.py").rename(package / "rnn2.py")
+    assert build_book.package_hash(package) != changed_content
+
+    (package / "data").mkdir()
+    (package / "data" / "corpus.txt").write_text("text shipped with the package")
+    assert build_book.package_hash(package) != changed_content
+
+
+def test_package_hash_rejects_missing_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="package_dir"):
+        build_book.package_hash(tmp_path / "no_such_package")
+
+
+def test_changed_package_removes_only_the_execution_cache(tmp_path):
+    package = make_package(tmp_path, {"__init__.py": "x = 1\n"})
+    build_dir = tmp_path / "_build"
+    cache = build_dir / ".jupyter_cache"
+    (cache / "executed").mkdir(parents=True)
+    (cache / "executed" / "nb.ipynb").write_text("{}")
+    keep = build_dir / "screenshots" / "page.png"
+    keep.parent.mkdir(parents=True)
+    keep.write_bytes(b"png")
+    (build_dir / "html").mkdir()
+
+    # First build: no recorded hash, so the cache cannot be trusted.
+    assert build_book.invalidate_cache_if_package_changed(build_dir, package) is True
+    assert not cache.exists()
+    assert keep.read_bytes() == b"png" and (build_dir / "html").is_dir()
+    recorded = (build_dir / ".rnn_lib_hash").read_text().strip()
+    assert recorded == build_book.package_hash(package)
+
+    # Unchanged package: the cache survives.
+    (cache / "executed").mkdir(parents=True)
+    assert build_book.invalidate_cache_if_package_changed(build_dir, package) is False
+    assert cache.is_dir()
+
+    # Changed package: the cache goes, everything else stays.
+    (package / "__init__.py").write_text("x = 2\n")
+    assert build_book.invalidate_cache_if_package_changed(build_dir, package) is True
+    assert not cache.exists()
+    assert keep.read_bytes() == b"png" and (build_dir / "html").is_dir()
+    assert (build_dir / ".rnn_lib_hash").read_text().strip() == build_book.package_hash(package)
+
+
+def test_clean_removes_build_products_and_keeps_user_files(tmp_path):
+    build_dir = tmp_path / "_build"
+    for name in ("html", ".doctrees", "jupyter_execute", ".jupyter_cache"):
+        (build_dir / name).mkdir(parents=True)
+        (build_dir / name / "file").write_text("output")
+    (build_dir / ".rnn_lib_hash").write_text("abc\n")
+    notes = build_dir / "my_notes.txt"
+    notes.write_text("mine")
+    build_book.clean_build_products(build_dir)
+    assert sorted(p.name for p in build_dir.iterdir()) == ["my_notes.txt"]
+    assert notes.read_text() == "mine"
+
+
+def test_build_rejects_a_folder_without_a_book(tmp_path):
+    with pytest.raises(FileNotFoundError, match="_config.yml"):
+        build_book.build(tmp_path, clean=False)
+
+
+# --- the full cold build (slow, once per session) --------------------------------
+
+@pytest.mark.slow
+def test_book_builds_from_scratch_without_warnings(book_build: BookBuild):
+    print(f"\n[book] cold build with execution: {book_build.seconds:.1f} s")
+    assert book_build.returncode == 0, (
+        "jupyter-book build -W -n --keep-going failed:\n"
+        + "\n".join(book_build.warning_lines()[-40:] or book_build.log.splitlines()[-40:]))
+    assert book_build.warning_lines() == []
+    assert "build succeeded" in book_build.log
+    assert "book build succeeded" in book_build.log
+
+
+@pytest.mark.slow
+def test_every_page_was_written(book_build: BookBuild):
+    assert book_build.returncode == 0
+    missing = [doc for doc in toc_documents(book_build.source)
+               if not (book_build.html_dir / f"{doc}.html").is_file()]
+    assert missing == []
+    assert (book_build.html_dir / "index.html").is_file()
+    assert (book_build.html_dir / "searchindex.js").is_file()
+    assert (book_build.html_dir / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
+
+
+@pytest.mark.slow
+def test_every_chapter_cell_ran_without_error(book_build: BookBuild):
+    """Each chapter notebook was executed in full: all code cells numbered, no error output."""
+    assert book_build.returncode == 0
+    for doc in chapter_documents(book_build.source):
+        notebook = json.loads((book_build.executed_dir / f"{doc}.ipynb").read_text())
+        code_cells = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+        assert code_cells, f"{doc}: no code cells, the chapter must run rnn_lib code"
+        assert all(cell.get("execution_count") for cell in code_cells), f"{doc}: unexecuted cells"
+        errors = [output for cell in code_cells for output in cell.get("outputs", [])
+                  if output.get("output_type") == "error"]
+        assert errors == [], f"{doc}: cells raised {[e.get('ename') for e in errors]}"
+        source = "".join("".join(cell["source"]) for cell in code_cells)
+        assert "rnn_lib" in source, f"{doc}: never imports rnn_lib"
+
+
+@pytest.mark.slow
+def test_rebuild_with_unchanged_package_keeps_the_cache(book_build: BookBuild):
+    """After the cold build the recorded hash matches, so the next build reuses outputs."""
+    assert book_build.returncode == 0
+    build_dir = book_build.source / "_build"
+    recorded = (build_dir / ".rnn_lib_hash").read_text().strip()
+    assert recorded == build_book.package_hash(book_build.source / "rnn_lib")
+    assert (build_dir / ".jupyter_cache").is_dir()
+    assert build_book.invalidate_cache_if_package_changed(build_dir,
+                                                          book_build.source / "rnn_lib") is False
+    assert (build_dir / ".jupyter_cache").is_dir()
