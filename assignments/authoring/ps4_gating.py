@@ -33,6 +33,7 @@
 import warnings
 
 import numpy as np
+
 from rnn_lib import numerical_gradient, relative_error
 
 warnings.filterwarnings("ignore", category=RuntimeWarning)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-import rnn_lib.state_machines as reference
 
+import rnn_lib.state_machines as reference
 from course_checks.common import (
     Case,
     StudentRun,

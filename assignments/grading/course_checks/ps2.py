@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import rnn_lib.output as ref_output
-import rnn_lib.rnn as ref_rnn
 import torch
 
+import rnn_lib.output as ref_output
+import rnn_lib.rnn as ref_rnn
 from course_checks.common import (
     Case,
     StudentRun,
@@ -22,7 +22,7 @@ from course_checks.common import (
     forbidden_codes,
     partial_credit,
     reference_problem,
-    run_cases,
+    run_cases,  # noqa: F401 - re-exported: the notebooks call grading.run_cases
     scalar_problem,
 )
 
@@ -254,7 +254,3 @@ def check_perplexity(cases, runs, points: float) -> float:
 
     return _score("perplexity", points, cases, runs, lambda c: math.exp(float(c.args[0])),
                   problem_of)
-
-
-__all__ = [name for name in dir() if name.endswith(("_cases", "FORBIDDEN")) or
-           name.startswith(("check_", "expected_"))] + ["run_cases"]

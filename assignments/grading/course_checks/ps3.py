@@ -10,12 +10,11 @@ the corresponding functions of ``rnn_lib``.
 from __future__ import annotations
 
 import numpy as np
+import torch
+
 import rnn_lib.optim as ref_optim
 import rnn_lib.output as ref_output
 import rnn_lib.rnn as ref_rnn
-import torch
-from rnn_lib.gradcheck import numerical_gradient
-
 from course_checks.common import (
     Case,
     StudentRun,
@@ -27,6 +26,7 @@ from course_checks.common import (
     reference_problem,
     scalar_problem,
 )
+from rnn_lib.gradcheck import numerical_gradient
 
 FORBIDDEN = forbidden_codes(
     ref_rnn.rnn_step_backward, ref_rnn.rnn_backward, ref_rnn.rnn_step_forward,

@@ -1,0 +1,416 @@
+"""Hidden-test helpers for problem set 5: vocabulary, minibatches, sampling, a torch char model.
+
+Oracles: ``rnn_lib.Vocab`` (PyTorch has no vocabulary), properties of the
+minibatches computed on a corpus whose tokens are their own positions,
+``torch.softmax`` in float64, small models with known next-token
+distributions for sampling, and a perplexity evaluator on held-out text that
+the student's training never sees. Forbidden: ``rnn_lib.text.Vocab``,
+``rnn_lib.data`` iterators, ``rnn_lib.sampling`` and ``rnn_lib``'s models.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+import rnn_lib.data as ref_data
+import rnn_lib.lm_numpy as ref_lm_numpy
+import rnn_lib.lm_torch as ref_lm_torch
+import rnn_lib.sampling as ref_sampling
+import rnn_lib.text as ref_text
+from course_checks.common import (
+    Case,
+    StudentRun,
+    array_problem,
+    call_student,
+    error_problem,
+    forbidden_codes,
+    partial_credit,
+    reference_problem,
+    require,
+    run_cases,  # noqa: F401 - re-exported: the notebooks call grading.run_cases
+)
+
+FORBIDDEN = forbidden_codes(
+    ref_text.Vocab, ref_data.random_batches, ref_data.sequential_batches, ref_data.BatchIterator,
+    ref_data._windows, ref_data._checked_setup, ref_data.load_char_lm_data,
+    ref_sampling.softmax_with_temperature, ref_sampling.sample_generate,
+    ref_sampling.greedy_generate, ref_sampling._generate, ref_sampling._warm_up,
+    ref_sampling.generate_text, ref_lm_torch.TorchRNNLM, ref_lm_numpy.train_language_model,
+)
+
+# --------------------------------------------------------------------------- Vocab
+
+_SENTENCE = "the quick brown fox jumps over the lazy dog and the cat"
+
+
+def vocab_cases() -> list[Case]:
+    """Step (a): (tokens, min_freq, reserved, tokens to look up, indices to look up)."""
+    words = (_SENTENCE + " the dog and the fox ran").split()
+    chars = list("mississippi river")
+    return [
+        Case("characters", (chars, 0, (), list("sip rim"), [0, 1, 2, 5])),
+        Case("words, min_freq=2", (words, 2, (), ["the", "fox", "zebra", "cat"], [0, 1, 3])),
+        Case("reserved tokens", (chars, 0, ("<pad>", "<bos>"), list("<pad>") + ["<bos>"],
+                                 [1, 2, 3])),
+        Case("a reserved token that also occurs", (list("abcab"), 0, ("a",), list("cab"),
+                                                    [0, 1, 2])),
+        Case("ties broken alphabetically", (list("dcbadcba"), 0, (), list("abcd"), [1, 2, 3, 4])),
+        Case("min_freq above every count", (list("abc"), 5, (), list("abc"), [0])),
+    ]
+
+
+def _vocab_summary(vocab, probe_tokens, probe_indices):
+    return (len(vocab), list(vocab.idx_to_token), vocab.to_indices(probe_tokens),
+            list(vocab.to_tokens(probe_indices)))
+
+
+def run_vocab(vocab_class, cases) -> list[StudentRun]:
+    """Step (b): build each vocabulary and look tokens and indices up."""
+    def build(tokens, min_freq, reserved, probe_tokens, probe_indices):
+        vocab = vocab_class(tokens, min_freq=min_freq, reserved=reserved)
+        return type(vocab), _vocab_summary(vocab, probe_tokens, probe_indices)
+
+    return [call_student(build, *case.args, forbidden=FORBIDDEN, label=case.label)
+            for case in cases]
+
+
+def check_vocab(cases, runs, points: float) -> float:
+    """Step (c): partial credit per case."""
+    parts = {}
+    for case, run in zip(cases, runs, strict=True):
+        label = f"Vocab [{case.label}]"
+        if (problem := error_problem("Vocab", run)) is not None:
+            parts[case.label] = [problem]
+            continue
+        kind, (size, idx_to_token, indices, tokens) = run.value
+        tokens_in, min_freq, reserved, probe_tokens, probe_indices = case.args
+        ref = ref_text.Vocab(tokens_in, min_freq=min_freq, reserved=reserved)
+        want = _vocab_summary(ref, probe_tokens, probe_indices)
+        problems = []
+        if issubclass(kind, ref_text.Vocab):
+            problems.append(f"{label}: Vocab must be your own class, not rnn_lib's")
+        if size != want[0]:
+            problems.append(f"{label}: len() is {size}, expected {want[0]}")
+        if idx_to_token != want[1]:
+            problems.append(f"{label}: idx_to_token has the wrong tokens or order")
+        problem = array_problem(f"{label} to_indices", indices, want[2], rtol=0, atol=0)
+        if problem is None and not np.issubdtype(indices.dtype, np.integer):
+            problem = f"{label} to_indices: expected integers, got {indices.dtype}"
+        problems.append(problem)
+        if tokens != want[3]:
+            problems.append(f"{label}: to_tokens gives the wrong tokens")
+        parts[case.label] = problems
+    return partial_credit(points, parts, gate=reference_problem("Vocab", runs))
+
+
+# --------------------------------------------------------------------------- minibatches
+
+
+def batch_cases() -> list[Case]:
+    """Step (a): (corpus length L, batch_size n, num_steps T, seed); tokens = positions."""
+    return [
+        Case("L=1000, n=4, T=7", (1000, 4, 7, 0)),
+        Case("one row (n=1), T=5", (300, 1, 5, 1)),
+        Case("one step per window (T=1), n=3", (40, 3, 1, 2)),
+        Case("just long enough for one minibatch", (6 * 4, 3, 6, 3)),
+        Case("L=777, n=5, T=9", (777, 5, 9, 4)),
+    ]
+
+
+def run_batches(function, cases) -> dict[str, object]:
+    """Step (b): every epoch materialised inside the traced call, plus seeding probes."""
+    runs = [call_student(lambda L, n, T, s: [tuple(b) for b in function(np.arange(L), n, T, rng=s)],
+                         *case.args, forbidden=FORBIDDEN, label=case.label) for case in cases]
+
+    def seeding():
+        def epoch(rng):
+            return [tuple(np.asarray(a).tolist() for a in b)
+                    for b in function(np.arange(600), 3, 5, rng=rng)]
+        return {"same seed": (epoch(11), epoch(11)),
+                "other seeds": [epoch(s) for s in (12, 13, 14, 15)],
+                "generator": epoch(np.random.default_rng(11))}
+
+    return {"cases": runs, "seeding": call_student(seeding, forbidden=FORBIDDEN, label="seeds")}
+
+
+def _window_problems(label, batches, L, n, T, sequential) -> list[str]:
+    """Properties every correct epoch has, for a corpus whose tokens are 0 .. L-1."""
+    expected_count = (L - T) // (T * n)
+    if len(batches) != expected_count:
+        return [f"{label}: expected {expected_count} minibatches, got {len(batches)}"]
+    starts = []
+    for i, pair in enumerate(batches):
+        if len(pair) != 2:
+            return [f"{label}: each minibatch should be a pair (X, Y)"]
+        X, Y = (np.asarray(a) for a in pair)
+        if X.shape != (T, n) or Y.shape != (T, n):
+            return [f"{label}: minibatch {i} has shapes {X.shape}, {Y.shape}; expected "
+                    f"(num_steps, batch_size) = {(T, n)} (time-major)"]
+        if not (np.issubdtype(X.dtype, np.integer) and np.issubdtype(Y.dtype, np.integer)):
+            return [f"{label}: X and Y should hold integer token indices"]
+        if not np.array_equal(Y, X + 1):
+            return [f"{label}: Y is not X shifted one token ahead"]
+        if not np.array_equal(X - X[0], np.broadcast_to(np.arange(T)[:, None], (T, n))):
+            return [f"{label}: a column of X is not a contiguous window of the corpus"]
+        if X.min() < 0 or Y.max() > L - 1:
+            return [f"{label}: a window runs outside the corpus"]
+        starts.append(X[0])
+    starts = np.array(starts)  # (batches, n)
+    if sequential:
+        if starts.size and starts.min() >= T:
+            return [f"{label}: the random offset should be below num_steps ({T}), the first "
+                    f"row starts at {starts.min()}"]
+        if len(starts) > 1 and not np.all(np.diff(starts, axis=0) == T):
+            return [f"{label}: row j of minibatch i+1 does not continue row j of minibatch i"]
+        firsts = np.sort(starts[0])
+        if n > 1 and np.any(np.diff(firsts) < len(starts) * T):
+            return [f"{label}: the rows overlap"]
+    else:
+        flat = starts.reshape(-1)
+        if len(np.unique(flat)) != flat.size:
+            return [f"{label}: windows overlap within the epoch"]
+        if np.unique(flat % T).size != 1:
+            return [f"{label}: windows are not cut back to back from one offset"]
+        if flat.size >= 8 and np.all(np.diff(flat) > 0):
+            return [f"{label}: the windows are in corpus order, not shuffled"]
+    return []
+
+
+def check_batches(cases, runs, points: float, *, sequential: bool) -> float:
+    """Step (c): one part per case plus one for seeding; nothing if rnn_lib was called."""
+    name = "sequential_batches" if sequential else "random_batches"
+    parts = {}
+    for case, run in zip(cases, runs["cases"], strict=True):
+        if (problem := error_problem(name, run)) is not None:
+            parts[case.label] = [problem]
+            continue
+        parts[case.label] = _window_problems(f"{name} [{case.label}]", run.value, *case.args[:3],
+                                             sequential)
+    seeding = runs["seeding"]
+    if (problem := error_problem(name, seeding)) is not None:
+        parts["seeding"] = [problem]
+    else:
+        first, again = seeding.value["same seed"]
+        others = seeding.value["other seeds"]
+        problems = []
+        if first != again:
+            problems.append(f"{name}: the same seed gave different epochs")
+        if seeding.value["generator"] != first:
+            problems.append(f"{name}: np.random.default_rng(seed) and seed should give the "
+                            f"same epoch")
+        if all(epoch == first for epoch in others):
+            problems.append(f"{name}: different seeds always give the same epoch")
+        parts["seeding"] = problems
+    all_runs = [*runs["cases"], seeding]
+    return partial_credit(points, parts, gate=reference_problem(name, all_runs))
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def softmax_temperature_cases() -> list[Case]:
+    """Step (a): logits and temperatures."""
+    rng = np.random.default_rng(5001)
+    return [
+        Case("one row, temperature 1", (rng.normal(size=6), 1.0)),
+        Case("a batch (4, 5), temperature 0.5", (rng.normal(size=(4, 5)), 0.5)),
+        Case("temperature 3 flattens", (rng.normal(size=(2, 7)) * 3, 3.0)),
+        Case("large logits", (rng.normal(size=(3, 4)) * 1000, 1.0)),
+        Case("tiny temperature (no overflow)", (rng.normal(size=5), 0.001)),
+    ]
+
+
+def check_softmax_with_temperature(cases, runs, points: float) -> float:
+    """Step (c): partial credit per case."""
+    parts = {}
+    for case, run in zip(cases, runs, strict=True):
+        if (problem := error_problem("softmax_with_temperature", run)) is not None:
+            parts[case.label] = [problem]
+            continue
+        logits, tau = case.args
+        want = torch.softmax(torch.from_numpy(np.asarray(logits, np.float64)) / tau, -1).numpy()
+        parts[case.label] = [array_problem(f"softmax_with_temperature [{case.label}]", run.value,
+                                           want, rtol=1e-8, atol=1e-12)]
+    return partial_credit(points, parts, gate=reference_problem("softmax_with_temperature", runs))
+
+
+class BigramModel:
+    """Next-token logits depend only on the last token: ``logits = table[token]``."""
+
+    def __init__(self, table: np.ndarray):
+        self.table = table
+        self.vocab_size = table.shape[0]
+
+    def begin_state(self, batch_size):
+        return np.zeros(batch_size, dtype=np.int64)
+
+    def step(self, tokens, state):
+        tokens = np.asarray(tokens, dtype=np.int64)
+        return self.table[tokens].copy(), tokens
+
+
+class RunningSumModel(BigramModel):
+    """Logits depend on the sum of every token read so far (mod |V|): tests the warm-up."""
+
+    def step(self, tokens, state):
+        state = (state + np.asarray(tokens, dtype=np.int64)) % self.vocab_size
+        return self.table[state].copy(), state
+
+
+_TABLE = np.random.default_rng(5002).normal(scale=1.5, size=(5, 5))
+_SAMPLES = 8000
+
+
+def run_sample_generate(function) -> dict[str, StudentRun]:
+    """Step (b): calls of the student's sample_generate on the models above."""
+    bigram, summing = BigramModel(_TABLE), RunningSumModel(_TABLE)
+
+    def call(model, prefix, n, tau, rng):
+        return function(model, prefix, n, tau, rng)
+
+    def traced(label, *args):
+        return call_student(call, *args, forbidden=FORBIDDEN, label=label)
+
+    return {
+        "seed 7": traced("seed 7", bigram, [0], 300, 1.0, 7),
+        "seed 7 again": traced("seed 7 again", bigram, [0], 300, 1.0, 7),
+        "seed 8": traced("seed 8", bigram, [0], 300, 1.0, 8),
+        "generator": traced("generator", bigram, [0], 300, 1.0, np.random.default_rng(7)),
+        "tiny temperature": traced("tiny temperature", summing, [3, 1, 4], 40, 1e-4, 0),
+        "temperature 1": traced("temperature 1", bigram, [2], _SAMPLES, 1.0, 21),
+        "temperature 2.5": traced("temperature 2.5", bigram, [2], _SAMPLES, 2.5, 22),
+        "temperature 0.4": traced("temperature 0.4", bigram, [2], _SAMPLES, 0.4, 23),
+        "no tokens": traced("no tokens", bigram, [1, 2], 0, 1.0, 0),
+    }
+
+
+def _greedy_sum_path(prefix, n) -> list[int]:
+    model = RunningSumModel(_TABLE)
+    state = model.begin_state(1)
+    for token in prefix:
+        logits, state = model.step([token], state)
+    out = []
+    for _ in range(n):
+        out.append(int(np.argmax(logits[0])))
+        logits, state = model.step([out[-1]], state)
+    return out
+
+
+def _transition_problem(label, prefix_last, sample, tau) -> str | None:
+    """Empirical next-token frequencies against softmax(table / tau), 4 standard errors."""
+    sequence = np.concatenate([[prefix_last], sample])
+    probs = torch.softmax(torch.from_numpy(_TABLE) / tau, -1).numpy()
+    for a in range(_TABLE.shape[0]):
+        following = sequence[1:][sequence[:-1] == a]
+        if following.size < 200:
+            continue
+        freq = np.bincount(following, minlength=_TABLE.shape[0]) / following.size
+        bound = 4 * np.sqrt(probs[a] * (1 - probs[a]) / following.size) + 0.01
+        if np.any(np.abs(freq - probs[a]) > bound):
+            return (f"sample_generate [{label}]: the sampled tokens do not follow "
+                    f"softmax(logits / temperature)")
+    return None
+
+
+def check_sample_generate(runs: dict[str, StudentRun], points: float) -> float:
+    """Step (c): partial credit per property."""
+    parts: dict[str, list] = {}
+    errors = {k: error_problem("sample_generate", r) for k, r in runs.items()}
+    values = {k: (None if errors[k] else r.value) for k, r in runs.items()}
+
+    def int_array(key, length):
+        value = values[key]
+        if errors[key]:
+            return errors[key]
+        if not isinstance(value, np.ndarray) or value.shape != (length,):
+            return (f"sample_generate [{key}]: expected an array of shape ({length},), the "
+                    f"generated tokens without the prefix")
+        if value.size and not np.issubdtype(value.dtype, np.integer):
+            return f"sample_generate [{key}]: expected integer token indices"
+        return None
+
+    shape_problems = [int_array("seed 7", 300), int_array("no tokens", 0)]
+    parts["returns the generated tokens only"] = shape_problems
+    seeding = [int_array(k, 300) for k in ("seed 7", "seed 7 again", "seed 8", "generator")]
+    if not any(seeding):
+        if not np.array_equal(values["seed 7"], values["seed 7 again"]):
+            seeding.append("sample_generate: the same seed gave different samples")
+        if np.array_equal(values["seed 7"], values["seed 8"]):
+            seeding.append("sample_generate: different seeds gave the same sample")
+        if not np.array_equal(values["seed 7"], values["generator"]):
+            seeding.append("sample_generate: a seed and default_rng(seed) should agree")
+    parts["seeded"] = seeding
+    greedy = int_array("tiny temperature", 40)
+    if greedy is None and values["tiny temperature"].tolist() != _greedy_sum_path([3, 1, 4], 40):
+        greedy = ("sample_generate [tiny temperature]: should pick the most likely token "
+                  "after reading the whole prefix")
+    parts["tau -> 0 is greedy after reading the prefix"] = [greedy]
+    for key, tau in (("temperature 1", 1.0), ("temperature 2.5", 2.5), ("temperature 0.4", 0.4)):
+        problem = int_array(key, _SAMPLES) or _transition_problem(key, 2, values[key], tau)
+        parts[f"distribution at {key}"] = [problem]
+    return partial_credit(points, parts,
+                          gate=reference_problem("sample_generate", list(runs.values())))
+
+
+# --------------------------------------------------------------------------- trained model
+
+
+def validation_perplexity(model, valid_indices: np.ndarray, num_steps: int = 64,
+                          batch_size: int = 8) -> float:
+    """Perplexity on held-out indices: rows read left to right, state carried across windows."""
+    usable = (len(valid_indices) - 1) // batch_size
+    rows = np.stack([valid_indices[j * usable:(j + 1) * usable + 1] for j in range(batch_size)])
+    model.eval()
+    total, count, state = 0.0, 0, None
+    with torch.no_grad():
+        for start in range(0, usable, num_steps):
+            window = torch.from_numpy(np.ascontiguousarray(rows[:, start:start + num_steps + 1].T))
+            X, Y = window[:-1], window[1:]
+            if len(X) == 0:
+                break
+            logits, state = model(X, state)
+            if logits.shape != (*X.shape, model.vocab_size):
+                raise ValueError(f"the model returned logits of shape {tuple(logits.shape)}, "
+                                 f"expected (T, n, vocab_size) = {(*X.shape, model.vocab_size)}")
+            total += float(torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]).double(), Y.reshape(-1), reduction="sum"))
+            count += Y.numel()
+    return math.exp(total / count)
+
+
+def run_trained_model(model, vocab, valid_text: str) -> StudentRun:
+    """Step (b): evaluate the trained model (student code: its forward) on held-out text."""
+    def evaluate():
+        reference_vocab_ok = True
+        try:
+            indices = np.asarray(vocab.to_indices(list(valid_text)))
+        except Exception:  # noqa: BLE001
+            reference_vocab_ok = False
+            indices = None
+        return type(model), list(getattr(vocab, "idx_to_token", [])), reference_vocab_ok, (
+            validation_perplexity(model, indices) if reference_vocab_ok else None)
+
+    return call_student(evaluate, label="held-out text")
+
+
+def check_trained_model(run: StudentRun, train_text: str, threshold: float) -> None:
+    """Step (c): the vocabulary must be the correct one, the perplexity below the threshold."""
+    __tracebackhide__ = True
+    if (problem := error_problem("the trained model", run)) is not None:
+        require([problem])
+    kind, idx_to_token, vocab_ok, ppl = run.value
+    problems = []
+    if kind.__module__.startswith("rnn_lib") or issubclass(kind, ref_lm_torch.TorchRNNLM):
+        problems.append("the model must be your own CharLM, not a model from rnn_lib")
+    if not vocab_ok or idx_to_token != ref_text.Vocab(list(train_text)).idx_to_token:
+        problems.append("the vocabulary used for training is not correct, so the model cannot "
+                        "be evaluated on held-out text")
+    elif ppl is not None and math.isfinite(ppl) and ppl < threshold:
+        print(f"validation perplexity on held-out text: {ppl:.2f} (below {threshold})")
+    else:
+        problems.append(f"validation perplexity {ppl:.2f} on held-out text is not below "
+                        f"{threshold}")
+    require(problems)
