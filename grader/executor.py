@@ -1,0 +1,495 @@
+"""Run a notebook's code cells in a sandboxed kernel, surviving whatever the cells do.
+
+One :class:`SandboxedKernel` is one kernel process (inside bubblewrap, or
+unsandboxed with a warning when bubblewrap is missing) driven over ZeroMQ
+``ipc`` sockets. :func:`run_cells` executes a list of cells with a wall-clock
+limit per cell and per notebook and recovers from the two ways a cell can take
+the kernel down:
+
+- a crash (``os._exit``, a segfault, the kernel killed for its memory) and
+- a timeout the kernel does not recover from (the cell is first interrupted
+  with SIGINT; a cell that ignores it is killed),
+
+by starting a fresh kernel and running the notebook again from the top with
+the offending cell replaced by an error. The cells the crash prevented are
+thereby recovered; only the offending cell (and whatever depended on it) is
+lost. Each cell's outputs, the checks it recorded (:mod:`grader.checks`) and
+the integrity events it raised are collected separately; the recorded checks
+never appear among the outputs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import queue
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+
+from grader import sandbox
+from grader.checks import MIME_EVENT, MIME_RECORD
+
+MAX_OUTPUT_CHARS = 100_000  # per cell; the rest is dropped with a note
+MAX_RECORDS_PER_CELL = 500
+POLL = 0.1
+_SUBREAPER = False
+
+
+@dataclasses.dataclass
+class CellRun:
+    """What happened when one code cell ran."""
+
+    index: int
+    status: str = "ok"  # ok | error | timeout | crash | skipped | not-run
+    outputs: list[dict] = dataclasses.field(default_factory=list)
+    records: list[dict] = dataclasses.field(default_factory=list)
+    events: list[dict] = dataclasses.field(default_factory=list)
+    error_name: str | None = None
+    detail: str = ""
+    elapsed: float = 0.0
+
+    def to_json(self) -> dict:
+        data = dataclasses.asdict(self)
+        data.pop("outputs")
+        data.pop("records")
+        return data
+
+
+@dataclasses.dataclass
+class NotebookRun:
+    cells: list[CellRun]
+    attempts: int
+    elapsed: float
+    sandboxed: bool
+    problems: list[dict] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class ExecutionSettings:
+    """How kernels are started and limited (the same for every notebook of a run)."""
+
+    limits: sandbox.Limits = dataclasses.field(default_factory=sandbox.Limits)
+    cell_timeout: float = 300.0
+    notebook_timeout: float = 1800.0
+    startup_timeout: float = 60.0
+    interrupt_grace: float = 3.0
+    max_restarts: int = 4
+    use_sandbox: bool = True
+    ro_overlays: Sequence[tuple[str, str]] = ()
+    pythonpath_host: Sequence[str] = ()  # helper dirs for the unsandboxed fallback
+    helpers_dir: str | None = None  # host dir bound at sandbox.HELPERS_MOUNT
+    mpl_cache_dir: str | None = None
+    scratch_dir: str | None = None
+
+
+class KernelStartError(RuntimeError):
+    """The kernel did not come up (reported for the instructor, not the student)."""
+
+
+def _signal_name(returncode: int | None) -> str:
+    if returncode is None:
+        return "unknown"
+    number = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else 0
+    if number:
+        try:
+            return signal.Signals(number).name
+        except ValueError:
+            return f"signal {number}"
+    return f"exit status {returncode}"
+
+
+class _TailReader(threading.Thread):
+    """Keeps the last few KiB of the kernel process's own stdout/stderr."""
+
+    def __init__(self, stream, limit: int = 16384):
+        super().__init__(daemon=True)
+        self.stream, self.limit, self.tail = stream, limit, b""
+
+    def run(self) -> None:
+        for chunk in iter(lambda: self.stream.read1(4096), b""):
+            self.tail = (self.tail + chunk)[-self.limit:]
+
+    def text(self) -> str:
+        return self.tail.decode("utf-8", "replace")
+
+
+class SandboxedKernel:
+    """One kernel process and its client."""
+
+    def __init__(self, settings: ExecutionSettings, *, submission_dir: str | None,
+                 work_name: str, mode: str = "grade"):
+        self.settings = settings
+        self.submission_dir = submission_dir
+        self.work_name = work_name
+        self.mode = mode
+        self.bwrap = sandbox.bwrap_executable() if settings.use_sandbox else None
+        self.uid = sandbox.sandbox_uid() if (self.bwrap and sandbox.is_root()) else None
+        self.process: subprocess.Popen | None = None
+        self.client = None
+        self.runtime_dir: str | None = None
+        self.namespace: str | None = None
+        self._tail: _TailReader | None = None
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.bwrap is not None
+
+    # ------------------------------------------------------------------ start
+    def _write_connection_files(self) -> tuple[str, str]:
+        from jupyter_client.connect import write_connection_file
+
+        host_file = os.path.join(self.runtime_dir, "client.json")
+        key = secrets.token_hex(32)
+        _, info = write_connection_file(host_file, ip=os.path.join(self.runtime_dir, "k"),
+                                        transport="ipc", key=key.encode())
+        kernel_dir = sandbox.RUNTIME_MOUNT if self.sandboxed else self.runtime_dir
+        kernel_info = dict(info, ip=f"{kernel_dir}/k")
+        kernel_info = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in kernel_info.items()}
+        kernel_file = os.path.join(self.runtime_dir, "kernel.json")
+        with open(kernel_file, "w") as f:
+            json.dump(kernel_info, f)
+        os.chmod(kernel_file, 0o600)
+        sandbox.chown_tree([kernel_file], self.uid)
+        return host_file, f"{kernel_dir}/kernel.json"
+
+    def _spec(self) -> sandbox.SandboxSpec:
+        s = self.settings
+        pythonpath = [sandbox.HELPERS_MOUNT] if (self.sandboxed and s.helpers_dir) else list(
+            s.pythonpath_host)
+        return sandbox.SandboxSpec(runtime_dir=self.runtime_dir, submission_dir=self.submission_dir,
+                                   work_name=self.work_name, limits=s.limits,
+                                   ro_overlays=list(s.ro_overlays)
+                                   + ([(s.helpers_dir, sandbox.HELPERS_MOUNT)]
+                                      if (self.sandboxed and s.helpers_dir) else []),
+                                   pythonpath=pythonpath, mpl_cache_dir=s.mpl_cache_dir,
+                                   uid=self.uid)
+
+    def start(self) -> None:
+        global _SUBREAPER
+        if not _SUBREAPER:
+            sandbox.become_subreaper()
+            _SUBREAPER = True
+        self.runtime_dir = tempfile.mkdtemp(prefix="grader-rt-", dir=self.settings.scratch_dir)
+        sandbox.prepare_runtime_dir(self.runtime_dir, self.uid)
+        host_file, kernel_file = self._write_connection_files()
+        spec = self._spec()
+        inner = sandbox.launcher_command(spec, kernel_file, self.mode, self.sandboxed)
+        if self.sandboxed:
+            command = sandbox.bwrap_command(self.bwrap, spec, inner)
+            env = {"PATH": "/usr/bin:/bin"}
+            cwd = "/"
+        else:
+            command, env, cwd = inner, sandbox.unsandboxed_environment(spec), self.runtime_dir
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                        start_new_session=True)
+        self._tail = _TailReader(self.process.stdout)
+        self._tail.start()
+        from jupyter_client import BlockingKernelClient
+
+        self.client = BlockingKernelClient()
+        self.client.load_connection_file(host_file)
+        self.client.start_channels()
+        self._wait_ready()
+        if not sandbox.is_root() and self.sandboxed:
+            pid = self.kernel_pid()
+            self.namespace = sandbox.user_namespace(pid) if pid else None
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.settings.startup_timeout
+        sent: set[str] = set()
+        next_request = 0.0
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise KernelStartError(
+                    f"the kernel exited during start-up ({_signal_name(self.process.returncode)}):\n"
+                    + self._tail.text()[-2000:])
+            if time.monotonic() >= next_request:
+                # Requests sent before the kernel bound its sockets may be lost;
+                # ask again now and then, and accept the answer to any of them.
+                sent.add(self.client.kernel_info())
+                next_request = time.monotonic() + 2.0
+            try:
+                reply = self.client.get_shell_msg(timeout=0.1)
+            except queue.Empty:
+                continue
+            if reply["parent_header"].get("msg_id") in sent:
+                self._drain_iopub()
+                self._drain_shell()
+                return
+        raise KernelStartError(f"the kernel did not answer within {self.settings.startup_timeout} s")
+
+    def _drain_iopub(self) -> None:
+        """Discard start-up status messages so they are not mistaken for a cell's."""
+        while True:
+            try:
+                self.client.get_iopub_msg(timeout=0.05)
+            except queue.Empty:
+                return
+
+    def _drain_shell(self) -> None:
+        while True:
+            try:
+                self.client.get_shell_msg(timeout=0.05)
+            except queue.Empty:
+                return
+
+    # ------------------------------------------------------------------ state
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kernel_pid(self) -> int | None:
+        """The ipykernel process (bwrap's child in the sandbox, else the launched process)."""
+        if not self.alive():
+            return None
+        if not self.sandboxed:
+            return self.process.pid
+        for child in sandbox.children_of(self.process.pid):
+            return child
+        return None
+
+    def death_detail(self) -> str:
+        code = self.process.returncode if self.process else None
+        tail = self._tail.text() if self._tail else ""
+        if "MemoryError" in tail or code == 137:
+            return f"the kernel died ({_signal_name(code)}), likely out of memory"
+        return f"the kernel died ({_signal_name(code)})"
+
+    # ------------------------------------------------------------------ execute
+    def execute(self, index: int, code: str, timeout: float) -> CellRun:
+        run = CellRun(index=index)
+        started = time.monotonic()
+        msg_id = self.client.execute(code, store_history=True, allow_stdin=False,
+                                     stop_on_error=False, silent=False)
+        deadline = started + max(timeout, 0.1)
+        collector = _OutputCollector(run)
+        while True:
+            if not self.alive():
+                run.status, run.detail = "crash", self.death_detail()
+                break
+            now = time.monotonic()
+            if now >= deadline:
+                self._interrupt(run, collector, msg_id, timeout)
+                break
+            try:
+                msg = self.client.get_iopub_msg(timeout=min(POLL, deadline - now))
+            except queue.Empty:
+                continue
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if collector.handle(msg):
+                break
+        if run.status == "ok" and collector.error:
+            run.status = "error"
+        run.elapsed = time.monotonic() - started
+        return run
+
+    def _interrupt(self, run: CellRun, collector: _OutputCollector, msg_id: str,
+                   timeout: float) -> None:
+        run.status = "timeout"
+        run.detail = f"the cell ran longer than {timeout:.0f} s"
+        pid = self.kernel_pid()
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGINT)
+            except OSError:
+                pass
+        grace = time.monotonic() + self.settings.interrupt_grace
+        while time.monotonic() < grace and self.alive():
+            try:
+                msg = self.client.get_iopub_msg(timeout=POLL)
+            except queue.Empty:
+                continue
+            if msg.get("parent_header", {}).get("msg_id") == msg_id and collector.handle(msg):
+                return  # interrupted: the kernel survives
+        run.detail += "; it ignored the interrupt and the kernel was stopped"
+        self.kill()
+
+    # ------------------------------------------------------------------ stop
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        self._cleanup_processes()
+
+    def _cleanup_processes(self) -> None:
+        if self.uid is not None:
+            sandbox.kill_uid_processes(self.uid)
+        elif self.namespace is not None:
+            sandbox.kill_namespace_processes(self.namespace)
+        if self.process is not None and self.process.returncode is not None:
+            sandbox.reap_orphans()
+
+    def shutdown(self) -> None:
+        # No polite shutdown request: nothing in the kernel needs saving, and a
+        # kernel that ignores the request would only cost time.
+        self.kill()
+        if self.client is not None:
+            try:
+                self.client.stop_channels()
+            except Exception:  # noqa: BLE001
+                pass
+        if self.runtime_dir:
+            shutil.rmtree(self.runtime_dir, ignore_errors=True)
+
+    def __enter__(self) -> SandboxedKernel:
+        try:
+            self.start()
+        except BaseException:
+            self.shutdown()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+
+
+class _OutputCollector:
+    """Turns iopub messages of one execution into outputs, records and events."""
+
+    def __init__(self, run: CellRun):
+        self.run = run
+        self.chars = 0
+        self.truncated = False
+        self.error = False
+
+    def _add(self, output: dict, size: int) -> None:
+        if self.chars + size > MAX_OUTPUT_CHARS:
+            if not self.truncated:
+                self.truncated = True
+                self.run.outputs.append({"output_type": "stream", "name": "stdout",
+                                         "text": "\n[output truncated by the grader]\n"})
+            return
+        self.chars += size
+        outputs = self.run.outputs
+        if (output["output_type"] == "stream" and outputs and outputs[-1]["output_type"] == "stream"
+                and outputs[-1]["name"] == output["name"]):
+            outputs[-1]["text"] += output["text"]
+        else:
+            outputs.append(output)
+
+    def _display(self, content: dict, output_type: str) -> None:
+        data = content.get("data", {})
+        if MIME_RECORD in data:
+            if len(self.run.records) < MAX_RECORDS_PER_CELL and isinstance(data[MIME_RECORD], str):
+                self.run.records.append({"raw": data[MIME_RECORD]})
+            return
+        if MIME_EVENT in data:
+            if len(self.run.events) < MAX_RECORDS_PER_CELL and isinstance(data[MIME_EVENT], str):
+                self.run.events.append({"raw": data[MIME_EVENT]})
+            return
+        output = {"output_type": output_type, "data": data, "metadata": content.get("metadata", {})}
+        if output_type == "execute_result":
+            output["execution_count"] = content.get("execution_count")
+        self._add(output, len(json.dumps(data)))
+
+    def handle(self, msg: dict) -> bool:
+        """Process one message; True when the execution is over (status idle)."""
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "status":
+            return content.get("execution_state") == "idle"
+        if kind == "stream":
+            text = str(content.get("text", ""))
+            self._add({"output_type": "stream", "name": content.get("name", "stdout"),
+                       "text": text}, len(text))
+        elif kind in ("display_data", "execute_result"):
+            self._display(content, kind)
+        elif kind == "error":
+            self.error = True
+            self.run.error_name = str(content.get("ename", "Error"))[:100]
+            traceback = [str(line) for line in content.get("traceback", [])][:200]
+            self._add({"output_type": "error", "ename": self.run.error_name,
+                       "evalue": str(content.get("evalue", ""))[:5000], "traceback": traceback},
+                      sum(map(len, traceback)))
+        elif kind == "clear_output":
+            self.run.outputs.clear()
+            self.chars = 0
+        return False
+
+
+def _replaced_cell(original: CellRun) -> CellRun:
+    """The stand-in for a cell that crashed or hung: an error, not executed again."""
+    reason = "crashed the kernel" if original.status == "crash" else "timed out"
+    return CellRun(index=original.index, status=original.status, error_name="GraderError",
+                   detail=original.detail, elapsed=original.elapsed,
+                   outputs=[{"output_type": "error", "ename": "GraderError",
+                             "evalue": f"this cell {reason} ({original.detail}); it was skipped "
+                                       f"and the notebook re-run from a fresh kernel",
+                             "traceback": []}])
+
+
+def run_cells(sources: Sequence[str | None], settings: ExecutionSettings, *,
+              submission_dir: str | None, work_name: str, mode: str = "grade") -> NotebookRun:
+    """Run code cells (None = not a code cell) in order, recovering from crashes."""
+    started = time.monotonic()
+    deadline = started + settings.notebook_timeout
+    replaced: dict[int, CellRun] = {}
+    problems: list[dict] = []
+    attempts = 0
+    sandboxed = False
+    while True:
+        attempts += 1
+        runs: list[CellRun] = []
+        restart = False
+        kernel = SandboxedKernel(settings, submission_dir=submission_dir, work_name=work_name,
+                                 mode=mode)
+        sandboxed = kernel.sandboxed
+        try:
+            kernel.start()
+        except KernelStartError as error:
+            kernel.shutdown()
+            problems.append({"kind": "kernel-start", "detail": str(error)[:2000]})
+            runs = [CellRun(index=i, status="not-run", detail="the kernel could not start")
+                    for i in range(len(sources))]
+            return NotebookRun(runs, attempts, time.monotonic() - started, sandboxed, problems)
+        try:
+            for index, source in enumerate(sources):
+                if index in replaced:
+                    runs.append(replaced[index])
+                    continue
+                if source is None or not source.strip():
+                    runs.append(CellRun(index=index))
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    runs.append(CellRun(index=index, status="not-run",
+                                        detail="the notebook's time limit was reached"))
+                    continue
+                run = kernel.execute(index, source, min(settings.cell_timeout, remaining))
+                if run.status == "timeout" and remaining < settings.cell_timeout:
+                    run.detail = "the notebook's time limit was reached during this cell"
+                runs.append(run)
+                if run.status == "timeout":
+                    # Interrupted or not, it would time out again in a re-run.
+                    replaced[index] = _replaced_cell(run)
+                if run.status in ("crash", "timeout") and not kernel.alive():
+                    replaced[index] = _replaced_cell(run)
+                    restart = True
+                    break
+        finally:
+            kernel.shutdown()
+        if not restart:
+            break
+        if attempts > settings.max_restarts or time.monotonic() >= deadline:
+            last = max(replaced)
+            reason = ("too many crashes" if attempts > settings.max_restarts
+                      else "the notebook's time limit was reached")
+            runs = runs[: last] + [replaced[last]] + [
+                CellRun(index=i, status="not-run", detail=f"not run: {reason}")
+                for i in range(last + 1, len(sources))]
+            problems.append({"kind": "gave-up", "detail": reason})
+            break
+    return NotebookRun(runs, attempts, time.monotonic() - started, sandboxed, problems)
