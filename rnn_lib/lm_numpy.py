@@ -26,7 +26,7 @@ This module also holds what both model kinds share, so their results go in one t
 
 A model takes part by providing ``vocab_size``, ``begin_state(n)``,
 ``detach_state(state)``, ``train_batch(X, Y, state, clip)``, ``eval_batch(X, Y, state)``,
-``step(tokens, state)`` and ``configure_optimizer(name, lr)``, as
+``step(tokens, state)`` and ``configure_optimizer(name, lr, **options)``, as
 :class:`NumpyRNNLM` and :class:`rnn_lib.lm_torch.TorchRNNLM` do.
 """
 
@@ -290,6 +290,7 @@ def train_language_model(
     epochs: int,
     lr: float,
     optimizer: str = "sgd",
+    optimizer_options: dict | None = None,
     clip: float | None = 1.0,
     carry_state: bool | None = None,
     valid_carry_state: bool | None = None,
@@ -310,8 +311,11 @@ def train_language_model(
             :func:`corpus_batches`, 16 rows, state carried); or minibatches like
             ``train_data``.
         epochs: number of passes over ``train_data``.
-        lr: learning rate. optimizer: ``"sgd"``, ``"adagrad"`` (numpy and torch) or
-            ``"adam"`` (torch only).
+        lr: learning rate. optimizer: ``"sgd"``, ``"adagrad"`` (numpy and torch),
+            ``"adam"`` or ``"adamw"`` (torch only); a new optimiser (fresh state) is
+            made on every call.
+        optimizer_options: extra keyword arguments for the optimiser, e.g.
+            ``{"weight_decay": 0.01}`` for torch's AdamW.
         clip: maximum global gradient norm (eq-clip); None disables clipping.
         carry_state: carry the state across training minibatches (sequential
             partitioning); default: ``train_data.sequential`` if present, else False.
@@ -333,7 +337,7 @@ def train_language_model(
         max_seconds = _check_positive_float("max_seconds", max_seconds)
     carry = _resolve_carry_state(train_data, carry_state)
     valid_batches, valid_carry = _prepare_validation(model, valid_data, valid_carry_state)
-    model.configure_optimizer(optimizer, lr)
+    model.configure_optimizer(optimizer, lr, **(optimizer_options or {}))
     history = history if history is not None else TrainHistory(name or model.name)
     first_epoch = history.epoch[-1] + 1 if history.epoch else 1
     elapsed = history.total_seconds
@@ -500,12 +504,12 @@ class NumpyRNNLM:
         return loss, self.backward(dO, caches), H_last
 
     # ---- training protocol
-    def configure_optimizer(self, name: str, lr: float) -> None:
+    def configure_optimizer(self, name: str, lr: float, **options) -> None:
         """Create the optimiser (``"sgd"`` or ``"adagrad"`` from :mod:`rnn_lib.optim`)."""
         if name not in _NUMPY_OPTIMIZERS:
             raise ValueError(f"optimizer: expected one of {sorted(_NUMPY_OPTIMIZERS)} for the "
                              f"numpy model, got {name!r}")
-        self.optimizer = _NUMPY_OPTIMIZERS[name](self.params, lr)
+        self.optimizer = _NUMPY_OPTIMIZERS[name](self.params, lr, **options)
 
     def train_batch(self, X, Y, state, clip: float | None):
         """One step of truncated BPTT: returns (loss, gradient norm before clipping, state)."""
