@@ -19,9 +19,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
-
 from conftest import REPO_ROOT, chapter_documents, toc_documents
+from playwright.sync_api import Browser, Page, sync_playwright
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +54,8 @@ MATH_STATUS = """() => {
     const math = [...document.querySelectorAll('main .math')];
     return {
         total: math.length,
-        untypeset: math.filter(el => !el.querySelector('mjx-container')).map(el => el.textContent.slice(0, 80)),
+        untypeset: math.filter(el => !el.querySelector('mjx-container'))
+                       .map(el => el.textContent.slice(0, 80)),
         containers: document.querySelectorAll('main mjx-container').length,
         errors: [...document.querySelectorAll('mjx-merror')].map(el => el.textContent.slice(0, 80)),
     };

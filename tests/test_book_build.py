@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO_ROOT, BookBuild, chapter_documents, toc_documents
 
 REQUIRED_TOC = [

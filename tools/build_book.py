@@ -94,6 +94,32 @@ def clean_build_products(build_dir: Path) -> None:
             path.unlink()
 
 
+def execution_times(cache_dir: Path) -> dict[str, float]:
+    """Seconds each notebook's last execution took, from the jupyter-cache records."""
+    if not cache_dir.is_dir():
+        return {}
+    from jupyter_cache import get_cache  # installed with jupyter-book
+
+    newest: dict[str, tuple] = {}
+    for record in get_cache(str(cache_dir)).list_cache_records():
+        seconds = (record.data or {}).get("execution_seconds")
+        if seconds is not None and (record.uri not in newest
+                                    or record.created > newest[record.uri][0]):
+            newest[record.uri] = (record.created, float(seconds))
+    return {uri: seconds for uri, (_, seconds) in newest.items()}
+
+
+def print_execution_times(source: Path) -> None:
+    """Per-notebook execution times, slowest first (cells: tools/profile_book_cells.py)."""
+    times = execution_times(source / BUILD_DIRNAME / CACHE_DIRNAME)
+    if not times:
+        return
+    print("notebook execution times (last run of each, seconds):")
+    for uri, seconds in sorted(times.items(), key=lambda item: -item[1]):
+        name = Path(uri).relative_to(source) if Path(uri).is_relative_to(source) else uri
+        print(f"  {seconds:7.1f}  {name}")
+
+
 def jupyter_book_command(source: Path) -> list[str]:
     """The build command; jupyter-book is taken from this interpreter's environment."""
     executable = Path(sys.executable).parent / "jupyter-book"
@@ -123,6 +149,7 @@ def build(source: Path, clean: bool) -> int:
     returncode = subprocess.run(command, cwd=source, env=env, check=False).returncode
     elapsed = time.perf_counter() - started
     status = "succeeded" if returncode == 0 else f"FAILED (exit code {returncode})"
+    print_execution_times(source)
     print(f"book build {status} in {elapsed:.1f} s ({'cold' if clean else 'incremental'})")
     return returncode
 
