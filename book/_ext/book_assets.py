@@ -11,6 +11,11 @@
    ``_JavaScript(None)`` and once as ``_JavaScript('')``. The second ``const``
    declaration is a JavaScript error on every page ("Identifier 'THEBE_JS_URL'
    has already been declared"), so duplicates are dropped per page.
+3. myst-nb 1.4 writes ``_build/jupyter_execute/<page>.ipynb`` *without outputs*
+   when a page's outputs come from the execution cache (it saves the notebook it
+   parsed, not the one merged with the cache). That file is what the page's
+   "download .ipynb" button serves, so after reading the sources the cached
+   outputs are merged back into it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import nbformat
 from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.errors import ExtensionError
@@ -84,7 +90,36 @@ def drop_duplicate_scripts(app: Sphinx, pagename: str, templatename: str, contex
     context["script_files"] = unique
 
 
+def _has_no_outputs(notebook) -> bool:
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    return bool(code) and not any(cell.get("outputs") for cell in code)
+
+
+def restore_cached_outputs(app: Sphinx, env) -> None:
+    """Merge cached outputs into executed notebooks that myst-nb wrote without them."""
+    config = getattr(env, "mystnb_config", None)
+    if config is None or not config.output_folder or not config.execution_cache_path:
+        return
+    cache_dir = Path(config.execution_cache_path)
+    notebooks = sorted(Path(config.output_folder).rglob("*.ipynb"))
+    if not cache_dir.is_dir() or not notebooks:
+        return
+    from jupyter_cache import get_cache  # installed with myst-nb
+
+    cache = get_cache(str(cache_dir))
+    for path in notebooks:
+        notebook = nbformat.read(path, as_version=4)
+        if not _has_no_outputs(notebook):
+            continue
+        try:
+            _, merged = cache.merge_match_into_notebook(notebook)
+        except KeyError:  # no cached execution for this code: leave it as it is
+            continue
+        nbformat.write(merged, path)
+
+
 def setup(app: Sphinx) -> dict:
+    app.connect("env-updated", restore_cached_outputs)
     app.connect("config-inited", point_sphinx_at_local_copy)
     app.connect("html-page-context", drop_duplicate_scripts)
     app.connect("build-finished", copy_mathjax_into_site)
