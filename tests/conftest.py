@@ -29,7 +29,8 @@ BUILD_SCRIPT = Path("tools") / "build_book.py"
 # caches, and nbgrader's generated (possibly private) folders.
 NOT_COPIED = (
     ".git", ".venv", "_build", "__pycache__", ".pytest_cache", ".ruff_cache", "*.egg-info",
-    ".ipynb_checkpoints", "release", "submitted", "autograded", "feedback", "gradebook.db",
+    ".ipynb_checkpoints", ".rnn_lib_cache", "release", "submitted", "autograded", "feedback",
+    "gradebook.db",
 )
 
 

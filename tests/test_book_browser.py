@@ -93,6 +93,9 @@ def site_url(book_html: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"expected Debian's Chromium at {CHROMIUM}; install it with "
+                    "`make system-deps` (tools/install_system_deps.sh)")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
