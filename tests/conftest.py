@@ -13,6 +13,7 @@ against it without rebuilding (handy while writing a chapter).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,10 @@ import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+# Sphinx prints "path:line: WARNING: message"; ipykernel's "[IPKernelApp] WARNING | ..."
+# start-up notice about unencrypted local TCP is not a book problem.
+SPHINX_PROBLEM = re.compile(r"\b(WARNING|ERROR|CRITICAL|SEVERE):")
 BUILD_SCRIPT = Path("tools") / "build_book.py"
 # Never copied into the temporary build: environments, VCS data, earlier outputs,
 # caches, and nbgrader's generated (possibly private) folders.
@@ -52,7 +57,9 @@ class BookBuild:
         return self.source / "_build" / "jupyter_execute"
 
     def warning_lines(self) -> list[str]:
-        return [line for line in self.log.splitlines() if "WARNING" in line or "ERROR" in line]
+        """Sphinx warnings and errors ("WARNING: ..."), not kernels' own log lines."""
+        plain = ANSI_ESCAPE.sub("", self.log)
+        return [line for line in plain.splitlines() if SPHINX_PROBLEM.search(line)]
 
 
 def toc_documents(root: Path = REPO_ROOT) -> list[str]:

@@ -133,6 +133,22 @@ def test_build_rejects_a_folder_without_a_book(tmp_path):
         build_book.build(tmp_path, clean=False)
 
 
+def test_warning_filter_catches_sphinx_problems_only():
+    log = "\n".join([
+        "\x1b[91m/repo/book/02_rnns.md:12: WARNING: unknown document: 'nope'\x1b[39;49;00m",
+        "WARNING: unsupported theme option 'x' given",
+        "/repo/book/04_bptt.md: ERROR: Execution Failed with traceback saved in ...",
+        "[IPKernelApp] WARNING | Kernel is running over TCP without encryption.",
+        "reading sources... [ 50%] book/02_rnns",
+    ])
+    problems = BookBuild(REPO_ROOT, 1, 0.0, log).warning_lines()
+    assert problems == [
+        "/repo/book/02_rnns.md:12: WARNING: unknown document: 'nope'",
+        "WARNING: unsupported theme option 'x' given",
+        "/repo/book/04_bptt.md: ERROR: Execution Failed with traceback saved in ...",
+    ]
+
+
 # --- the full cold build (slow, once per session) --------------------------------
 
 @pytest.mark.slow
