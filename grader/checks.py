@@ -64,7 +64,19 @@ MAX_NAME = 200
 _UNSET = object()
 _state: dict[str, Any] = {"mode": "plain", "guard": {}, "reported": set()}
 
-__all__ = ["record", "grading_mode"]
+__all__ = ["record", "grading_mode", "ReferenceUnavailable"]
+
+
+class ReferenceUnavailable(RuntimeError):
+    """Raised by rnn_lib's reference of a function that is being graded (in the sandbox)."""
+
+
+def reference_unavailable(label: str) -> None:
+    """Body of every gutted reference function (see :mod:`grader.tripwire`)."""
+    report_event("reference-call", label)
+    raise ReferenceUnavailable(
+        f"{label} is the reference implementation of something this assignment grades; "
+        f"it is not available while grading. Use your own implementation.")
 
 
 def grading_mode() -> str:

@@ -244,6 +244,8 @@ def bwrap_command(bwrap: str, spec: SandboxSpec, inner: Sequence[str]) -> list[s
         ro_dirs.append(grader_dir)  # the kernel imports grader.kernel and grader.checks
     mounts = [d for d in ro_dirs] + [dest for _, dest in spec.ro_overlays]
     mounts += [RUNTIME_MOUNT, HOME, HELPERS_MOUNT, MPL_CACHE_MOUNT, SUBMISSION_MOUNT]
+    system = _system_binds()
+    mounts += [system[i + 2] for i, arg in enumerate(system) if arg == "--ro-bind"]
     # In privileged mode bwrap creates missing parents 0700; the unprivileged
     # kernel must traverse them, so create every ancestor 0755 explicitly.
     seen: set[str] = {"/", "/usr", "/tmp", "/proc", "/dev"}
@@ -253,7 +255,7 @@ def bwrap_command(bwrap: str, spec: SandboxSpec, inner: Sequence[str]) -> list[s
                 args += ["--perms", "0755", "--dir", ancestor]
                 seen.add(ancestor)
 
-    args += _system_binds()
+    args += system
     for d in ro_dirs:
         args += ["--ro-bind", d, d]
     for host, dest in spec.ro_overlays:

@@ -1,0 +1,148 @@
+"""Command line: ``python -m grader {autograde,feedback,report,validate,sandbox-check}``.
+
+Run from the repository root; ``--course`` defaults to ``assignments``.
+See ``grader/README.md`` for the full description and the exit statuses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from grader import sandbox
+from grader.course import CourseError
+
+
+def _limits(args: argparse.Namespace) -> sandbox.Limits:
+    return sandbox.Limits(memory_mb=args.memory_mb, cpu_seconds=args.cpu_seconds,
+                          processes=args.processes)
+
+
+def _add_execution_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cell-timeout", type=float, default=300.0, metavar="SECONDS",
+                        help="wall-clock limit of one cell (default 300)")
+    parser.add_argument("--notebook-timeout", type=float, default=1800.0, metavar="SECONDS",
+                        help="wall-clock limit of one notebook, re-runs included (default 1800)")
+    parser.add_argument("--memory-mb", type=int, default=4096,
+                        help="address-space limit of the kernel (default 4096)")
+    parser.add_argument("--cpu-seconds", type=int, default=1800,
+                        help="CPU-time limit of the kernel (default 1800)")
+    parser.add_argument("--processes", type=int, default=64,
+                        help="limit on the kernel's processes and threads (default 64)")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run student code without bubblewrap (unsafe; for comparisons)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("autograde", help="grade every submission of an assignment")
+    p.add_argument("assignment")
+    p.add_argument("--course", default="assignments", help="course directory (default assignments)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="parallel worker processes (default: one per core)")
+    p.add_argument("--student", action="append", dest="students", metavar="ID",
+                   help="grade only this student (repeatable)")
+    p.add_argument("--force", action="store_true", help="regrade even unchanged submissions")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_execution_options(p)
+
+    p = sub.add_parser("feedback", help="write feedback HTML for graded submissions")
+    p.add_argument("assignment")
+    p.add_argument("--course", default="assignments")
+    p.add_argument("--student", action="append", dest="students", metavar="ID")
+
+    p = sub.add_parser("report", help="instructor report: CSV and HTML with plots")
+    p.add_argument("--course", default="assignments")
+    p.add_argument("--assignment", action="append", dest="assignments", metavar="NAME",
+                   help="only these assignments (default: all in the gradebook)")
+    p.add_argument("--output", default=None, help="directory (default COURSE/reports)")
+
+    p = sub.add_parser("validate", help="run a notebook's cells in the sandbox and report")
+    p.add_argument("notebook")
+    _add_execution_options(p)
+
+    sub.add_parser("sandbox-check", help="show what the sandbox isolates on this machine")
+    return parser
+
+
+def _print_autograde(report, assignment: str) -> None:
+    from grader.grading import all_problems
+
+    where = "bubblewrap sandbox" if report.sandboxed else "NO SANDBOX"
+    print(f"\n{assignment}: {len(report.summaries)} submission(s), {report.graded} graded now, "
+          f"{report.resumed} from an earlier run, {report.elapsed:.1f} s ({where})")
+    width = max([len(s["student"]) for s in report.summaries] + [7])
+    print(f"  {'student':<{width}}  {'score':>13}  status")
+    for summary in report.summaries:
+        problems = [p for p in all_problems(summary) if p["kind"] != "extra-notebook"]
+        kinds = sorted({p["kind"] for p in problems})
+        status = ("needs attention: " + ", ".join(kinds)) if summary.get("attention") else (
+            "ok" if not kinds else "ok (" + ", ".join(kinds) + ")")
+        score = f"{summary['score']:g}/{summary['max_score']:g}"
+        print(f"  {summary['student']:<{width}}  {score:>13}  {status}")
+    flagged = [s for s in report.summaries if s.get("attention")]
+    if flagged:
+        print(f"\nNeeds attention ({len(flagged)}):")
+        for summary in flagged:
+            for problem in all_problems(summary):
+                nb = f"{problem['notebook']}: " if problem.get("notebook") else ""
+                print(f"  {summary['student']}: {problem['kind']}: {nb}{problem['detail']}")
+    messages = {0: "everything graded; nothing needs attention",
+                1: "everything graded; some submissions need attention (listed above)",
+                3: "some submissions could not be graded (grader error); run the command again"}
+    print(f"\nexit status {report.exit_code}: {messages.get(report.exit_code, '')}")
+
+
+def _autograde(args: argparse.Namespace) -> int:
+    from grader.autograde import AutogradeOptions, autograde
+
+    if args.workers is not None and args.workers < 1:
+        raise CourseError(f"--workers: expected a positive number, got {args.workers}")
+    options = AutogradeOptions(course=args.course, assignment=args.assignment,
+                               students=args.students, workers=args.workers, force=args.force,
+                               use_sandbox=not args.no_sandbox, limits=_limits(args),
+                               cell_timeout=args.cell_timeout,
+                               notebook_timeout=args.notebook_timeout, progress=not args.quiet)
+    report = autograde(options)
+    _print_autograde(report, args.assignment)
+    return report.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "autograde":
+            return _autograde(args)
+        if args.command == "feedback":
+            from grader.feedback import write_feedback
+
+            return write_feedback(args.course, args.assignment, args.students)
+        if args.command == "report":
+            from grader.report import write_report
+
+            return write_report(args.course, args.assignments, args.output)
+        if args.command == "validate":
+            from grader.validate import validate
+
+            return validate(args.notebook, _limits(args), args.cell_timeout,
+                            args.notebook_timeout, not args.no_sandbox)
+        if args.command == "sandbox-check":
+            from grader.validate import sandbox_check
+
+            return sandbox_check()
+    except CourseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; graded submissions are saved, run the command again to finish",
+              file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    sys.exit(main())

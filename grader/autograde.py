@@ -1,0 +1,390 @@
+"""``python -m grader autograde``: grade every submission of an assignment.
+
+Flow (parent process):
+
+1. read the assignment from the gradebook (it must have been generated with
+   ``nbgrader generate_assignment``) and the source notebooks;
+2. build the sandbox's copies: ``rnn_lib`` with the graded functions gutted,
+   the kernel side of the course's test helpers (:mod:`grader.tripwire`);
+3. run the reference solution once per notebook (cached) to learn each test
+   cell's checks; stop with exit status 2 if the reference fails its own tests;
+4. grade the submissions in N worker processes; each result is written to
+   ``.grader/results/<assignment>/<student>.json`` atomically, the executed
+   notebook to ``autograded/``; the parent commits each result to the gradebook
+   as it arrives (workers never open the database);
+5. print a per-student summary and the submissions that need attention.
+
+Resume: a result file whose fingerprint (submission files, reference checks,
+grader version and settings) still matches is not graded again, only committed
+again, which changes nothing if it was committed before. Killing the command at
+any moment and starting it again therefore loses no grade and counts none twice.
+
+Exit status: 0 all graded, nothing needs attention; 1 all graded, some
+submissions need attention (crash, timeout, integrity flag, tampering, missing
+or unreadable notebook); 2 usage or course error (nothing graded); 3 some
+submissions could not be graded because of a grader error (run again to
+finish); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+
+import grader
+from grader import grading, notebook, sandbox, tripwire
+from grader.course import Course, CourseError
+from grader.executor import ExecutionSettings
+from grader.gradebook import commit_result
+from grader.grading import GradingContext, ReferenceOutcome
+
+EXIT_OK, EXIT_ATTENTION, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+MAX_POOL_RESTARTS = 2
+
+
+class ReferenceFailure(CourseError):
+    """The instructor's solution does not pass its own tests."""
+
+
+@dataclasses.dataclass
+class AutogradeOptions:
+    course: str
+    assignment: str
+    students: list[str] | None = None
+    workers: int | None = None
+    force: bool = False
+    use_sandbox: bool = True
+    limits: sandbox.Limits = dataclasses.field(default_factory=sandbox.Limits)
+    cell_timeout: float = 300.0
+    notebook_timeout: float = 1800.0
+    progress: bool = True
+
+
+@dataclasses.dataclass
+class AutogradeReport:
+    exit_code: int
+    summaries: list[dict]
+    graded: int = 0
+    resumed: int = 0
+    failed: list[str] = dataclasses.field(default_factory=list)
+    elapsed: float = 0.0
+    sandboxed: bool = True
+
+
+def _digest(*parts: bytes | str) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else part.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _submission_digest(directory: str) -> str:
+    h = hashlib.sha256()
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            if os.path.islink(path):
+                continue
+            h.update(os.path.relpath(path, directory).encode() + b"\0")
+            with open(path, "rb") as f:
+                h.update(hashlib.sha256(f.read()).digest())
+    return h.hexdigest()
+
+
+def _settings_digest(settings: ExecutionSettings) -> str:
+    return _digest(json.dumps(dataclasses.asdict(settings.limits), sort_keys=True),
+                   str(settings.cell_timeout), str(settings.notebook_timeout),
+                   str(settings.use_sandbox and sandbox.bwrap_executable() is not None))
+
+
+def _mpl_cache(state_dir: str) -> str | None:
+    """A copy of the host's matplotlib font list, so kernels skip the font scan."""
+    target = os.path.join(state_dir, "mpl")
+    if os.path.isdir(target) and os.listdir(target):
+        return target
+    try:
+        import matplotlib
+        import matplotlib.font_manager  # noqa: F401 - builds the font list if missing
+    except Exception:  # noqa: BLE001 - no matplotlib: kernels simply build their own
+        return None
+    source = matplotlib.get_cachedir()
+    os.makedirs(target, exist_ok=True)
+    for name in os.listdir(source):
+        if name.startswith("fontlist") and name.endswith(".json"):
+            shutil.copyfile(os.path.join(source, name), os.path.join(target, name))
+    return target
+
+
+class Grader:
+    """Prepares one assignment for grading (models, sandbox copies, reference checks)."""
+
+    def __init__(self, course: Course, assignment: str, settings: ExecutionSettings,
+                 log: Callable[[str], None] = print):
+        self.course, self.assignment, self.settings, self.log = course, assignment, settings, log
+        from nbgrader.api import Gradebook, MissingEntry
+
+        with Gradebook(course.db_url) as gb:
+            try:
+                row = gb.find_assignment(assignment)
+            except MissingEntry:
+                raise CourseError(
+                    f"assignment {assignment!r} is not in the gradebook {course.db_url}; run "
+                    f"`nbgrader generate_assignment {assignment}` in {course.root} first") from None
+            names = sorted(nb.name for nb in row.notebooks)
+            if not names:
+                raise CourseError(f"assignment {assignment!r} has no notebooks in the gradebook")
+            self.models = {}
+            for name in names:
+                path = course.source_notebook(assignment, name)
+                if not os.path.exists(path):
+                    raise CourseError(f"source notebook {path} is missing")
+                self.models[name] = notebook.load_model(gb, assignment, name, path)
+        self.graded_names: set[str] = set()
+        for name in names:
+            self.graded_names |= tripwire.graded_names(course.source_notebook(assignment, name))
+
+    def prepare_sandbox(self) -> None:
+        """Build the sandbox's package copies and fill in the settings that use them."""
+        base = os.path.join(self.course.state_dir, "sandbox", self.assignment)
+        overlays = []
+        try:
+            rnn_lib_dir = sandbox.package_dir("rnn_lib")
+        except sandbox.SandboxUnavailable:
+            rnn_lib_dir = None
+        if rnn_lib_dir:
+            copy = os.path.join(base, "rnn_lib")
+            gutted = tripwire.tripwire_package(rnn_lib_dir, self.graded_names, copy)
+            overlays.append((copy, rnn_lib_dir))
+            self.gutted = gutted
+        helpers = None
+        if self.course.helpers_dir:
+            helpers = os.path.join(base, "helpers")
+            tripwire.kernel_side_helpers(self.course.helpers_dir, helpers)
+        scratch = os.path.join("/tmp" if os.path.isdir("/tmp") else base, "grader-scratch")
+        os.makedirs(scratch, exist_ok=True)
+        self.settings = dataclasses.replace(
+            self.settings, ro_overlays=overlays, helpers_dir=helpers,
+            pythonpath_host=[helpers] if helpers else [], mpl_cache_dir=_mpl_cache(
+                self.course.state_dir), scratch_dir=scratch)
+
+    def reference_key(self, name: str) -> str:
+        model = self.models[name]
+        with open(self.course.source_notebook(self.assignment, name), "rb") as f:
+            source = f.read()
+        return _digest(grader.__version__, source,
+                       json.dumps(model.gradebook_source, sort_keys=True),
+                       json.dumps(model.max_scores, sort_keys=True),
+                       tripwire.tree_digest([self.course.helpers_dir,
+                                             os.path.dirname(grader.__file__)]),
+                       tripwire.tree_digest([_rnn_lib_dir()]), _settings_digest(self.settings))
+
+    def references(self) -> dict[str, ReferenceOutcome]:
+        """Run (or load) the reference for every notebook; raise if any fails."""
+        outcomes, problems = {}, []
+        if self.course.helpers_dir and self.course.helpers_dir not in sys.path:
+            sys.path.insert(0, self.course.helpers_dir)  # verdicts of the reference run
+        for name, model in self.models.items():
+            key = self.reference_key(name)
+            path = os.path.join(self.course.state_dir, "reference", self.assignment, f"{name}.json")
+            outcome = None
+            if os.path.exists(path):
+                with open(path) as f:
+                    cached = json.load(f)
+                if cached.get("key") == key:
+                    outcome = ReferenceOutcome.from_json(cached["outcome"])
+            if outcome is None:
+                self.log(f"Running the reference solution of {self.assignment}/{name} ...")
+                outcome = grading.run_reference(model, self.settings,
+                                                self.course.path("source", ".", self.assignment),
+                                                self.assignment)
+                if not outcome.problems:
+                    grading._atomic_write(path, json.dumps({"key": key,
+                                                            "outcome": outcome.to_json()}))
+            problems += outcome.problems
+            outcomes[name] = outcome
+        if problems:
+            raise ReferenceFailure("the reference solution does not pass its own tests:\n  "
+                                   + "\n  ".join(problems))
+        self.reference_keys = {name: self.reference_key(name) for name in self.models}
+        return outcomes
+
+    def context(self, outcomes: dict[str, ReferenceOutcome]) -> GradingContext:
+        return GradingContext(self.assignment, self.models,
+                              {name: o.specs for name, o in outcomes.items()}, self.settings,
+                              self.graded_names, self.course.helpers_dir)
+
+    def fingerprint(self, student: str) -> str:
+        directory = self.course.path("submitted", student, self.assignment)
+        return _digest(student, json.dumps(self.reference_keys, sort_keys=True),
+                       _submission_digest(directory))
+
+
+def _rnn_lib_dir() -> str | None:
+    try:
+        return sandbox.package_dir("rnn_lib")
+    except sandbox.SandboxUnavailable:
+        return None
+
+
+# --------------------------------------------------------------------------- workers
+
+_WORKER_CONTEXT: GradingContext | None = None
+
+
+def _init_worker(context: GradingContext) -> None:
+    global _WORKER_CONTEXT
+    _WORKER_CONTEXT = context
+    grading.prepare_worker(context)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _grade_task(task: dict) -> dict:
+    return grading.grade_submission(_WORKER_CONTEXT, **task)
+
+
+def _load_result(path: str, fingerprint: str) -> dict | None:
+    try:
+        with open(path) as f:
+            summary = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+    return summary if summary.get("fingerprint") == fingerprint else None
+
+
+def _timestamp(course: Course, student: str, assignment: str) -> str | None:
+    path = os.path.join(course.path("submitted", student, assignment), "timestamp.txt")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        text = f.read().strip()
+    if not text:
+        return None
+    from nbgrader.utils import parse_utc
+
+    try:
+        parse_utc(text)
+    except ValueError:
+        return None
+    return text
+
+
+def grader_error_summary(student: str, assignment: str, error: str) -> dict:
+    return {"student": student, "assignment": assignment, "notebooks": [], "score": 0.0,
+            "max_score": 0.0, "attention": True,
+            "problems": [{"kind": "grader-error", "detail": error[:2000]}]}
+
+
+def autograde(options: AutogradeOptions, log: Callable[[str], None] = print) -> AutogradeReport:
+    """Grade the assignment (see the module docstring); never raises for a student's work."""
+    started = time.monotonic()
+    course = Course(options.course)
+    settings = ExecutionSettings(limits=options.limits, cell_timeout=options.cell_timeout,
+                                 notebook_timeout=options.notebook_timeout,
+                                 use_sandbox=options.use_sandbox)
+    sandboxed = options.use_sandbox and sandbox.bwrap_executable() is not None
+    if not sandboxed:
+        sandbox.warn_unsandboxed()
+    reaped = sandbox.reap_stale_sandboxes()
+    if reaped:
+        log(f"Killed the leftover processes of {reaped} sandbox(es) from an earlier run.")
+    prepared = Grader(course, options.assignment, settings, log)
+    prepared.prepare_sandbox()
+    outcomes = prepared.references()
+    context = prepared.context(outcomes)
+
+    students = course.submitted_students(options.assignment)
+    if options.students:
+        unknown = sorted(set(options.students) - set(students))
+        if unknown:
+            raise CourseError(f"--student: no submission of {options.assignment} for "
+                              f"{', '.join(unknown)}")
+        students = [s for s in students if s in set(options.students)]
+    tasks, cached = [], []
+    for student in students:
+        fingerprint = prepared.fingerprint(student)
+        result_path = course.result_path(options.assignment, student)
+        previous = None if options.force else _load_result(result_path, fingerprint)
+        if previous is not None:
+            cached.append(previous)
+            continue
+        tasks.append({"student": student,
+                      "submission_dir": course.path("submitted", student, options.assignment),
+                      "autograded_dir": course.path("autograded", student, options.assignment),
+                      "result_path": result_path, "fingerprint": fingerprint,
+                      "timestamp": _timestamp(course, student, options.assignment)})
+
+    from nbgrader.api import Gradebook
+
+    summaries: dict[str, dict] = {}
+    failed: list[str] = []
+    with Gradebook(course.db_url) as gb:
+        for summary in cached:
+            commit_result(gb, summary)
+            summaries[summary["student"]] = summary
+        if tasks:
+            workers = options.workers or os.cpu_count() or 1
+            log(f"Grading {len(tasks)} submission(s) of {options.assignment} with "
+                f"{min(workers, len(tasks))} worker(s)"
+                + (f"; {len(cached)} already graded" if cached else "") + ".")
+            for summary in _run_pool(context, tasks, workers, options.progress, failed):
+                if summary.get("notebooks"):
+                    commit_result(gb, summary)
+                summaries[summary["student"]] = summary
+    ordered = [summaries[s] for s in students if s in summaries]
+    attention = any(s.get("attention") for s in ordered)
+    code = EXIT_INCOMPLETE if failed else (EXIT_ATTENTION if attention else EXIT_OK)
+    return AutogradeReport(code, ordered, graded=len(tasks) - len(failed), resumed=len(cached),
+                           failed=failed, elapsed=time.monotonic() - started, sandboxed=sandboxed)
+
+
+def _run_pool(context: GradingContext, tasks: list[dict], workers: int, progress: bool,
+              failed: list[str]):
+    """Yield one summary per task, surviving dead workers (the pool is rebuilt)."""
+    from tqdm.auto import tqdm
+
+    pending = {t["student"]: t for t in tasks}
+    bar = tqdm(total=len(tasks), desc="autograde", unit="submission", disable=not progress,
+               file=sys.stderr, dynamic_ncols=True)
+    attempts = {s: 0 for s in pending}
+    try:
+        for _round in range(MAX_POOL_RESTARTS + 1):
+            if not pending:
+                break
+            spawn = multiprocessing.get_context("spawn")
+            with futures.ProcessPoolExecutor(max_workers=min(workers, len(pending)),
+                                             mp_context=spawn, initializer=_init_worker,
+                                             initargs=(context,)) as pool:
+                running = {pool.submit(_grade_task, task): student
+                           for student, task in pending.items()}
+                for future in futures.as_completed(running):
+                    student = running[future]
+                    try:
+                        summary = future.result()
+                    except futures.process.BrokenProcessPool:
+                        attempts[student] += 1
+                        continue  # retried with a fresh pool
+                    except Exception as error:  # noqa: BLE001 - a grader bug costs one student
+                        summary = grader_error_summary(student, context.assignment,
+                                                       f"{type(error).__name__}: {error}")
+                        failed.append(student)
+                    pending.pop(student, None)
+                    bar.update(1)
+                    bar.set_postfix_str(student)
+                    yield summary
+        for student in list(pending):
+            failed.append(student)
+            bar.update(1)
+            yield grader_error_summary(student, context.assignment,
+                                       "the grading worker died repeatedly on this submission")
+    finally:
+        bar.close()

@@ -1,0 +1,320 @@
+"""Grading one notebook of one submission, and the reference run behind it.
+
+Both run in worker processes (or the parent, for the reference). Nothing here
+touches the gradebook: results are plain dictionaries written to disk by
+:mod:`grader.autograde` and committed to the gradebook by the parent process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from typing import Any
+
+import nbformat
+
+from grader import integrity, notebook, payload
+from grader.executor import ExecutionSettings, NotebookRun, run_cells
+from grader.notebook import ROLE_MANUAL, ROLE_SOLUTION, ROLE_TASK, ROLE_TEST, NotebookModel
+from grader.verdicts import (
+    CheckResult,
+    CheckSpec,
+    RecordError,
+    cell_score,
+    judge,
+    missing_reason,
+    parse_event,
+    parse_record,
+    run_verdict,
+    safe_error_name,
+)
+
+# Problems that put a submission on the instructor's attention list.
+ATTENTION = {"crash", "timeout", "integrity", "tamper", "missing", "malformed", "kernel-start",
+             "gave-up", "verdict-error", "grader-error", "unsandboxed"}
+
+
+@dataclasses.dataclass
+class GradingContext:
+    """Everything a worker needs to grade any submission of one assignment (picklable)."""
+
+    assignment: str
+    models: dict[str, NotebookModel]
+    specs: dict[str, dict[str, list[CheckSpec]]]  # notebook -> test cell -> checks
+    settings: ExecutionSettings
+    graded_names: set[str]
+    helpers_trusted: str | None = None  # importable verdict modules live here
+
+
+def prepare_worker(context: GradingContext) -> None:
+    """Make the course's trusted helpers importable for verdicts (worker processes)."""
+    path = context.helpers_trusted
+    if path and path not in sys.path:
+        sys.path.insert(0, path)
+
+
+# --------------------------------------------------------------------------- records per cell
+
+
+def _cell_documents(run, problems: list[dict], cell_index: int) -> dict[str, list[dict]]:
+    documents: dict[str, list[dict]] = {}
+    for raw in run.records:
+        try:
+            document = parse_record(raw["raw"])
+        except RecordError as error:
+            problems.append({"kind": "integrity", "rule": "malformed-record", "cell": cell_index,
+                             "detail": f"a malformed check record was published ({error})"})
+            continue
+        documents.setdefault(document["name"], []).append(document)
+    return documents
+
+
+def _events(run) -> list[dict]:
+    return [e for e in (parse_event(raw["raw"]) for raw in run.events) if e is not None]
+
+
+# --------------------------------------------------------------------------- reference
+
+
+@dataclasses.dataclass
+class ReferenceOutcome:
+    notebook: str
+    specs: dict[str, list[CheckSpec]]
+    untrusted_cells: list[str]
+    problems: list[str]
+    elapsed: float
+    sandboxed: bool
+
+    def to_json(self) -> dict:
+        return {"notebook": self.notebook, "untrusted_cells": self.untrusted_cells,
+                "problems": self.problems, "elapsed": self.elapsed, "sandboxed": self.sandboxed,
+                "specs": {cell: [s.to_json() for s in specs] for cell, specs in self.specs.items()}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> ReferenceOutcome:
+        specs = {cell: [CheckSpec(**s) for s in items] for cell, items in data["specs"].items()}
+        return cls(data["notebook"], specs, data["untrusted_cells"], data["problems"],
+                   data["elapsed"], data["sandboxed"])
+
+
+def run_reference(model: NotebookModel, settings: ExecutionSettings, source_dir: str,
+                  assignment: str) -> ReferenceOutcome:
+    """Run the instructor's solution through the same sandbox and collect the checks.
+
+    Every test cell must pass on the reference solution: no error, every verdict
+    giving full points, unique check names, no ``expected=`` in hidden tests,
+    no call of a gutted reference function.
+    """
+    nb, infos = notebook.build_reference(model)
+    run = run_cells(notebook.code_sources(nb), settings, submission_dir=source_dir,
+                    work_name=assignment, mode="grade")
+    problems = [f"{p['kind']}: {p['detail']}" for p in run.problems]
+    specs: dict[str, list[CheckSpec]] = {}
+    untrusted = []
+    for index, (info, cell_run) in enumerate(zip(infos, run.cells, strict=True)):
+        label = f"{model.name}: cell {info.grade_id or index}"
+        for event in _events(cell_run):
+            problems.append(f"{label}: {event.get('kind')} ({event.get('detail')})")
+        local: list[dict] = []
+        documents = _cell_documents(cell_run, local, index)
+        problems += [f"{label}: {p['detail']}" for p in local]
+        if info.role != ROLE_TEST:
+            if documents:
+                problems.append(f"{label}: record() outside a test cell is ignored by the grader")
+            continue
+        if cell_run.status != "ok":
+            error = _first_error(cell_run)
+            problems.append(f"{label}: the reference solution fails this test cell "
+                            f"({cell_run.status}: {error or cell_run.detail})")
+        cell_specs = []
+        for name, docs in documents.items():
+            if len(docs) > 1:
+                problems.append(f"{label}: check {name!r} is recorded {len(docs)} times")
+            doc = docs[0]
+            if doc.get("has_expected") and info.hidden:
+                problems.append(f"{label}: check {name!r} passes expected= in a hidden test; "
+                                "the expected value would be visible to the student's code")
+            spec = CheckSpec(cell=info.grade_id, name=name, points=_positive(doc.get("points")),
+                             verdict=doc.get("verdict") if isinstance(doc.get("verdict"), str)
+                             else None, rtol=_nonneg(doc.get("rtol"), 1e-7),
+                             atol=_nonneg(doc.get("atol"), 1e-10), reference=doc["value"])
+            if spec.verdict is not None:
+                earned, messages, status, detail = run_verdict(spec, payload.decode(doc["value"]))
+                if status != "passed":
+                    problems.append(f"{label}: verdict {spec.verdict} gives the reference "
+                                    f"solution {earned:g}/{spec.points:g} ({'; '.join(messages)}"
+                                    f"{'; ' + detail.splitlines()[-1] if detail else ''})")
+            cell_specs.append(spec)
+        if cell_specs:
+            specs[info.grade_id] = cell_specs
+        else:
+            untrusted.append(info.grade_id)
+    return ReferenceOutcome(model.name, specs, untrusted, problems, run.elapsed, run.sandboxed)
+
+
+def _first_error(cell_run) -> str:
+    for output in cell_run.outputs:
+        if output.get("output_type") == "error":
+            return f"{output.get('ename')}: {str(output.get('evalue'))[:300]}"
+    return ""
+
+
+def _positive(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and value > 0 else 1.0
+
+
+def _nonneg(value: Any, default: float) -> float:
+    return float(value) if isinstance(value, int | float) and value >= 0 else default
+
+
+# --------------------------------------------------------------------------- one notebook
+
+
+def _empty_grades(model: NotebookModel) -> tuple[dict, dict]:
+    """Grades and comments of a notebook that could not be graded (missing or malformed)."""
+    grades = {g: {"auto_score": 0.0, "needs_manual_grade": False}
+              for g, r in model.roles.items() if r in (ROLE_TEST, ROLE_MANUAL, ROLE_TASK)}
+    comments = {g: "No response." for g, r in model.roles.items()
+                if r in (ROLE_SOLUTION, ROLE_MANUAL, ROLE_TASK)}
+    return grades, comments
+
+
+def ungraded_notebook(model: NotebookModel, status: str, detail: str) -> dict:
+    grades, comments = _empty_grades(model)
+    return {"notebook": model.name, "status": status, "score": 0.0,
+            "max_score": sum(model.max_scores.values()), "cells": [], "checks": [],
+            "grades": grades, "comments": comments,
+            "problems": [{"kind": status, "detail": detail}], "attempts": 0, "elapsed": 0.0,
+            "sandboxed": None}
+
+
+def grade_notebook(context: GradingContext, model: NotebookModel, student_nb: Any,
+                   submission_dir: str) -> tuple[dict, Any]:
+    """Run and judge one submitted notebook; returns (result, executed notebook)."""
+    nb, infos, flags = notebook.build_submission(model, student_nb)
+    problems: list[dict] = list(flags)
+    problems += integrity.scan_code(notebook.student_code(nb, infos), context.graded_names)
+    run: NotebookRun = run_cells(notebook.code_sources(nb), context.settings,
+                                 submission_dir=submission_dir, work_name=context.assignment)
+    problems += [dict(p) for p in run.problems]
+    if not run.sandboxed:
+        problems.append({"kind": "unsandboxed", "detail": "graded without a sandbox"})
+    for cell_run in run.cells:
+        problems += integrity.event_flags(cell_run.index, _events(cell_run))
+        if cell_run.status in ("crash", "timeout"):
+            info = infos[cell_run.index]
+            problems.append({"kind": cell_run.status, "cell": cell_run.index,
+                             "detail": f"cell {info.grade_id or cell_run.index}: {cell_run.detail}"})
+    flagged = any(p["kind"] in ("integrity", "tamper") for p in problems)
+    specs = context.specs.get(model.name, {})
+    cells, checks, grades, comments = [], [], {}, {}
+    for info, cell_run in zip(infos, run.cells, strict=True):
+        if info.grade_id is None:
+            continue
+        entry = {"grade_id": info.grade_id, "role": info.role, "status": cell_run.status,
+                 "error": safe_error_name(cell_run.error_name) if cell_run.error_name else None,
+                 "detail": cell_run.detail, "elapsed": round(cell_run.elapsed, 3),
+                 "answered": info.answered, "max_score": info.max_score}
+        if info.role == ROLE_TEST:
+            local: list[dict] = []
+            documents = _cell_documents(cell_run, local, cell_run.index)
+            problems += local
+            reason = missing_reason(cell_run.status, cell_run.error_name, cell_run.detail)
+            cell_specs = specs.get(info.grade_id, [])
+            results: list[CheckResult] = [judge(s, documents.get(s.name, []), reason)
+                                          for s in cell_specs]
+            for result in results:
+                if result.status == "error":
+                    problems.append({"kind": "verdict-error", "cell": cell_run.index,
+                                     "detail": f"{result.cell}/{result.name}: {result.detail}"})
+            checks += [r.to_json() for r in results]
+            if cell_specs:
+                score, needs_manual = cell_score(info.max_score, results), False
+            elif flagged:
+                score, needs_manual = 0.0, True  # in-kernel test of a flagged submission
+            else:
+                score, needs_manual = (info.max_score if cell_run.status == "ok" else 0.0), False
+            entry.update(score=score, trusted=bool(cell_specs))
+            grades[info.grade_id] = {"auto_score": score, "needs_manual_grade": needs_manual}
+        elif info.role in (ROLE_MANUAL, ROLE_TASK):
+            answered = info.answered or info.role == ROLE_TASK
+            grades[info.grade_id] = {"auto_score": None if answered else 0.0,
+                                     "needs_manual_grade": answered}
+            comments[info.grade_id] = None if answered else "No response."
+        elif info.role == ROLE_SOLUTION:
+            comments[info.grade_id] = None if info.answered else "No response."
+        cells.append(entry)
+    executed = notebook.attach_outputs(nb, run.cells)
+    score = sum(g["auto_score"] or 0.0 for g in grades.values())
+    result = {"notebook": model.name, "status": "graded", "score": round(score, 6),
+              "max_score": sum(model.max_scores.values()), "cells": cells, "checks": checks,
+              "grades": grades, "comments": comments, "problems": problems,
+              "attempts": run.attempts, "elapsed": round(run.elapsed, 3),
+              "sandboxed": run.sandboxed}
+    return result, executed
+
+
+# --------------------------------------------------------------------------- one submission
+
+
+def _atomic_write(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with open(temporary, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+
+
+def grade_submission(context: GradingContext, student: str, submission_dir: str,
+                     autograded_dir: str, result_path: str, fingerprint: str,
+                     timestamp: str | None) -> dict:
+    """Grade every notebook of one submission; write the result file atomically."""
+    import json
+
+    prepare_worker(context)
+    started = time.monotonic()
+    expected = sorted(context.models)
+    present = notebook.notebook_names(submission_dir)
+    problems = [{"kind": "extra-notebook", "detail": f"{name}.ipynb is not part of the "
+                 f"assignment and was ignored"} for name in present if name not in context.models]
+    notebooks = []
+    for name in expected:
+        model = context.models[name]
+        path = os.path.join(submission_dir, f"{name}.ipynb")
+        if not os.path.exists(path):
+            notebooks.append(ungraded_notebook(model, "missing", f"{name}.ipynb was not submitted"))
+            continue
+        try:
+            student_nb = notebook.read_submission(path)
+        except notebook.MalformedNotebook as error:
+            notebooks.append(ungraded_notebook(model, "malformed",
+                                               f"{name}.ipynb could not be read: {error}"))
+            continue
+        result, executed = grade_notebook(context, model, student_nb, submission_dir)
+        notebooks.append(result)
+        _atomic_write(os.path.join(autograded_dir, f"{name}.ipynb"), nbformat.writes(executed))
+    if timestamp is not None:
+        _atomic_write(os.path.join(autograded_dir, "timestamp.txt"), timestamp)
+    summary = {"student": student, "assignment": context.assignment, "fingerprint": fingerprint,
+               "timestamp": timestamp, "notebooks": notebooks, "problems": problems,
+               "score": round(sum(n["score"] for n in notebooks), 6),
+               "max_score": sum(n["max_score"] for n in notebooks),
+               "elapsed": round(time.monotonic() - started, 3)}
+    summary["attention"] = needs_attention(summary)
+    _atomic_write(result_path, json.dumps(summary, indent=1, sort_keys=True))
+    return summary
+
+
+def all_problems(summary: dict) -> list[dict]:
+    found = list(summary.get("problems", []))
+    for nb in summary.get("notebooks", []):
+        found += [dict(p, notebook=nb["notebook"]) for p in nb.get("problems", [])]
+    return found
+
+
+def needs_attention(summary: dict) -> bool:
+    return any(p["kind"] in ATTENTION for p in all_problems(summary))

@@ -1,0 +1,1 @@
+"""Test helpers of the fixture course (the grader's own tests use them)."""
