@@ -178,7 +178,9 @@ def test_every_chapter_cell_ran_without_error(book_build: BookBuild):
     """Each chapter notebook was executed in full: all code cells numbered, no error output."""
     assert book_build.returncode == 0
     for doc in chapter_documents(book_build.source):
-        notebook = json.loads((book_build.executed_dir / f"{doc}.ipynb").read_text())
+        executed = book_build.executed_dir / f"{doc}.ipynb"
+        assert executed.is_file(), f"{doc}: not executed as a notebook (no kernelspec header?)"
+        notebook = json.loads(executed.read_text())
         code_cells = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
         assert code_cells, f"{doc}: no code cells, the chapter must run rnn_lib code"
         assert all(cell.get("execution_count") for cell in code_cells), f"{doc}: unexecuted cells"
