@@ -64,7 +64,7 @@ BUGGY_SUBMISSIONS: dict[str, list[Patch]] = {
               "random_batches", "yield corpus[positions], corpus[positions + 1]",
               "yield corpus[positions], corpus[positions]"),
         Patch("temperature_multiplied", "sampling multiplies the logits by the temperature",
-              "sampling", "/ temperature", "* temperature"),
+              "sampling", "dtype=np.float64) / temperature", "dtype=np.float64) * temperature"),
         Patch("state_not_detached",
               "the training loop carries the state without detaching it from the graph",
               "char_model", "            if state is not None:\n"
@@ -83,11 +83,11 @@ REFERENCE_CALLERS: dict[str, tuple[Patch, str]] = {
         "test_rnn_forward_hidden",
     ),
     "ps4_gating": (
-        Patch("calls_rnn_lib_lstm", "lstm_step_forward wraps rnn_lib.lstm_step_forward",
-              "lstm_step_forward", "    h = H_prev.shape[1]\n",
+        Patch("calls_rnn_lib_gru", "gru_step_forward wraps rnn_lib.gru_step_forward",
+              "gru_step_forward", "    h = H_prev.shape[1]\n",
               "    import rnn_lib\n"
-              "    return rnn_lib.lstm_step_forward(X, H_prev, C_prev, W_x, W_h, b)\n"),
-        "test_lstm_forward_hidden",
+              "    return rnn_lib.gru_step_forward(X, H_prev, W_x, W_h, b_x, b_h)\n"),
+        "test_gru_forward_hidden",
     ),
 }
 

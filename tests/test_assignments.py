@@ -195,6 +195,112 @@ def test_source_notebook_is_well_formed(ps):
     assert 1 <= kinds["answer"] <= 2
 
 
+# --------------------------------------------------------------------------- hidden-test structure
+
+GRADING_DIR = pipeline.COURSE_DIR / "grading"
+# Provided cells that only run the (long) training; their hidden tests are covered by the
+# pipeline tests.
+SKIPPED_CELLS = {"provided_training", "test_training_hidden", "test_training_visible"}
+
+
+def _hidden_steps(cell_source: str) -> tuple[str, str]:
+    """Split a hidden test into steps (a)+(b) and its last statement, step (c)."""
+    hidden = _regions(cell_source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS").strip()
+    lines = hidden.split("\n")
+    return "\n".join(lines[:-1]), lines[-1]
+
+
+def _student_runs(value):
+    """Every StudentRun inside what step (b) returned (a run, or lists/dicts of runs)."""
+    from course_checks.common import StudentRun
+
+    if isinstance(value, StudentRun):
+        yield value
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _student_runs(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _student_runs(item)
+
+
+def _round_trip(value):
+    """Rebuild step (b)'s results from plain data, as a separate checker process would."""
+    from course_checks.common import StudentRun
+
+    if isinstance(value, StudentRun):
+        return StudentRun.from_dict(json.loads(json.dumps(value.as_dict(), default=_encode),
+                                               object_hook=_decode))
+    if isinstance(value, list):
+        return [_round_trip(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _round_trip(v) for k, v in value.items()}
+    return value
+
+
+def _encode(obj):
+    import numpy as np
+
+    if isinstance(obj, np.ndarray):
+        return {"__array__": obj.tolist(), "dtype": str(obj.dtype), "shape": list(obj.shape)}
+    if isinstance(obj, np.generic):
+        return {"__scalar__": obj.item(), "dtype": str(obj.dtype)}
+    raise TypeError(f"not plain data: {type(obj).__name__}")
+
+
+def _decode(obj):
+    import numpy as np
+
+    if "__array__" in obj:
+        return np.array(obj["__array__"], dtype=obj["dtype"]).reshape(obj["shape"])
+    if "__scalar__" in obj:
+        return np.dtype(obj["dtype"]).type(obj["__scalar__"])
+    return obj
+
+
+@pytest.mark.parametrize("ps", PROBLEM_SETS)
+def test_hidden_tests_judge_plain_data_from_the_student_run(ps, monkeypatch, capsys):
+    """Steps (a)+(b) of every hidden test give plain data; step (c) grades its serialised copy.
+
+    The reference solution is executed in this process (not through nbgrader);
+    each hidden test's comparison runs on runs rebuilt from JSON and must give
+    full points.
+    """
+    monkeypatch.syspath_prepend(str(GRADING_DIR))
+    from course_checks.common import is_plain
+
+    nb = pipeline.source_notebook(pipeline.COURSE_DIR, ps)
+    answers = pipeline.reference_answers(nb)
+    namespace: dict = {}
+    checked = 0
+    for cell in cells(nb):
+        m = meta(cell)
+        if cell["cell_type"] != "code" or m.get("grade_id") in SKIPPED_CELLS:
+            continue
+        body = text(cell)
+        if m.get("solution"):
+            exec(compile(answers[m["grade_id"]], m["grade_id"], "exec"), namespace)
+        elif "### BEGIN HIDDEN TESTS" in body:
+            steps_ab, step_c = _hidden_steps(body)
+            exec(compile(steps_ab, m["grade_id"], "exec"), namespace)
+            produced = namespace["runs"] if "runs" in namespace else namespace["run"]
+            for run in _student_runs(produced):
+                assert is_plain(run.value), f"{m['grade_id']}: {run.label} is not plain data"
+                assert not run.reference_calls
+            for name in ("runs", "run"):
+                if name in namespace:
+                    namespace[name] = _round_trip(namespace[name])
+            earned = eval(compile(step_c, m["grade_id"], "eval"), namespace)
+            assert earned is None or earned == pytest.approx(m["points"]), \
+                f"{m['grade_id']}: {earned} of {m['points']}\n{capsys.readouterr().out}"
+            namespace.pop("runs", None)
+            namespace.pop("run", None)
+            checked += 1
+        elif not m.get("grade"):
+            exec(compile(body, m.get("grade_id", "cell"), "exec"), namespace)
+    assert checked >= 4
+
+
 # --------------------------------------------------------------------------- release
 
 

@@ -97,7 +97,7 @@ from course_checks import ps1 as grading
 
 cases = grading.transduce_cases()
 runs = grading.run_transduce(StateMachine, cases)
-grading.check_transduce(StateMachine, cases, runs)
+grading.check_transduce(cases, runs)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -144,8 +144,8 @@ assert machine.transduce([0, 1, 0]) == [0, 0, 1], "expected [0, 0, 1] for the in
 from course_checks import ps1 as grading
 
 strings = grading.all_bit_strings()
-runs = grading.run_parity_machine(parity_machine, strings)
-grading.check_parity_machine(StateMachine, strings, runs)
+runs = grading.run_parity_machine(parity_machine, StateMachine, strings)
+grading.check_parity_machine(strings, runs)
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -209,8 +209,8 @@ assert np.allclose(np.concatenate(outputs), [2.0, 1.0, 0.5]), \
 from course_checks import ps1 as grading
 
 cases = grading.lti_cases()
-runs = grading.run_lti(LTISystem, cases)
-grading.check_lti(LTISystem, StateMachine, cases, runs)
+runs = grading.run_lti(LTISystem, StateMachine, cases)
+grading.check_lti(cases, runs)
 ### END HIDDEN TESTS
 
 # %% [markdown]

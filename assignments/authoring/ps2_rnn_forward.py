@@ -93,7 +93,7 @@ assert H32.dtype == np.float32, f"float32 inputs should give a float32 H, got {H
 from course_checks import ps2 as grading
 
 cases = grading.rnn_step_forward_cases()
-runs = grading.run_cases(rnn_step_forward, cases, grading.FORBIDDEN)
+runs = grading.run_rnn_step_forward(rnn_step_forward, cases)
 grading.check_rnn_step_forward(cases, runs, points=2)
 ### END HIDDEN TESTS
 
@@ -150,7 +150,7 @@ assert H32.dtype == np.float32, f"float32 inputs should give a float32 H, got {H
 from course_checks import ps2 as grading
 
 cases = grading.rnn_forward_cases()
-runs = grading.run_cases(rnn_forward, cases, grading.FORBIDDEN)
+runs = grading.run_rnn_forward(rnn_forward, cases)
 grading.check_rnn_forward(cases, runs, points=2)
 ### END HIDDEN TESTS
 
@@ -191,7 +191,7 @@ assert O_seq.shape == (4, 2, 3), f"a (T, n, h) input should give (T, n, q) logit
 from course_checks import ps2 as grading
 
 cases = grading.output_forward_cases()
-runs = grading.run_cases(output_forward, cases, grading.FORBIDDEN)
+runs = grading.run_output_forward(output_forward, cases)
 grading.check_output_forward(cases, runs, points=1)
 ### END HIDDEN TESTS
 
@@ -248,7 +248,7 @@ assert np.isclose(loss, 0.126928, atol=1e-6), f"expected 0.126928, got {loss}"
 from course_checks import ps2 as grading
 
 cases = grading.softmax_cross_entropy_cases()
-runs = grading.run_cases(softmax_cross_entropy, cases, grading.FORBIDDEN)
+runs = grading.run_softmax_cross_entropy(softmax_cross_entropy, cases)
 grading.check_softmax_cross_entropy_loss(cases, runs, points=2)
 ### END HIDDEN TESTS
 
@@ -276,7 +276,7 @@ assert np.isclose(perplexity(math.log(5)), 5.0), "a mean NLL of log 5 is a perpl
 from course_checks import ps2 as grading
 
 cases = grading.perplexity_cases()
-runs = grading.run_cases(perplexity, cases, grading.FORBIDDEN)
+runs = grading.run_perplexity(perplexity, cases)
 grading.check_perplexity(cases, runs, points=0.5)
 ### END HIDDEN TESTS
 

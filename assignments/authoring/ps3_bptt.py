@@ -349,7 +349,7 @@ assert np.allclose(same[0], [0.3, 0.4]), "a norm below max_norm leaves the gradi
 from course_checks import ps3 as grading
 
 cases = grading.clip_gradients_cases()
-runs = grading.run_cases_plain(clip_gradients, cases)
+runs = grading.run_clip_gradients(clip_gradients, cases)
 grading.check_clip_gradients(cases, runs, points=1)
 ### END HIDDEN TESTS
 

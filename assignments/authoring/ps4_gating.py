@@ -93,7 +93,7 @@ assert H32.dtype == np.float32, f"float32 inputs should give float32 outputs, go
 from course_checks import ps4 as grading
 
 cases = grading.gated_step_forward_cases()
-runs = grading.run_step(gated_step_forward, cases)
+runs = grading.run_gated_step_forward(gated_step_forward, cases)
 grading.check_gated_step_forward(cases, runs, points=2)
 ### END HIDDEN TESTS
 
@@ -147,7 +147,7 @@ assert relative_error(grads[3], numeric) < 1e-6, "dW_h disagrees with the numeri
 from course_checks import ps4 as grading
 
 cases = grading.gated_step_backward_cases()
-runs = grading.run_step_backward(gated_step_forward, gated_step_backward, cases, n_upstream=1)
+runs = grading.run_gated_step_backward(gated_step_forward, gated_step_backward, cases)
 grading.check_gated_step_backward(cases, runs, points=2)
 ### END HIDDEN TESTS
 
@@ -206,7 +206,7 @@ assert np.allclose(H, 0.5 * np.tanh([[1.0, -0.5]])), f"expected H = 0.5 tanh(C),
 from course_checks import ps4 as grading
 
 cases = grading.lstm_step_forward_cases()
-runs = grading.run_step(lstm_step_forward, cases)
+runs = grading.run_lstm_step_forward(lstm_step_forward, cases)
 grading.check_lstm_step_forward(cases, runs, points=2)
 ### END HIDDEN TESTS
 
@@ -270,7 +270,7 @@ assert relative_error(grads[2], numeric) < 1e-6, "dC_prev disagrees with the num
 from course_checks import ps4 as grading
 
 cases = grading.lstm_step_backward_cases()
-runs = grading.run_step_backward(lstm_step_forward, lstm_step_backward, cases, n_upstream=2)
+runs = grading.run_lstm_step_backward(lstm_step_forward, lstm_step_backward, cases)
 grading.check_lstm_step_backward(cases, runs, points=3)
 ### END HIDDEN TESTS
 
@@ -323,7 +323,7 @@ assert np.allclose(H, [[0.3, -0.1, 0.5]]), f"expected [[0.3, -0.1, 0.5]], got {H
 from course_checks import ps4 as grading
 
 cases = grading.gru_step_forward_cases()
-runs = grading.run_step(gru_step_forward, cases)
+runs = grading.run_gru_step_forward(gru_step_forward, cases)
 grading.check_gru_step_forward(cases, runs, points=2)
 ### END HIDDEN TESTS
 

@@ -8,8 +8,12 @@ A hidden test cell has three separable steps::
 
 (a) is pure data (numpy arrays built from fixed seeds), (b) is the only step that
 executes student code, and (c) looks only at the :class:`StudentRun` records
-that (b) produced. A grader that distrusts the notebook kernel can therefore
-serialise the runs and perform (c) in a separate process.
+that (b) produced, whose values are plain data (numbers, strings, numpy arrays,
+and lists, tuples and dicts of them; see :func:`is_plain`): step (b) reduces
+what the student returns to that (a cache is dropped, a class becomes a flag).
+A grader that distrusts the notebook kernel can therefore serialise the runs
+(:meth:`StudentRun.as_dict`) and perform (c) in a separate process, rebuilding
+the cases of step (a) there from their seeds.
 
 Step (b) also records whether the student's code entered the reference
 implementation in ``rnn_lib`` of the function being graded (traced with
@@ -33,15 +37,19 @@ __all__ = [
     "Case",
     "GradingFailure",
     "StudentRun",
+    "WrongReturn",
     "array_problem",
     "call_student",
     "error_problem",
     "forbidden_codes",
+    "is_plain",
+    "leading_outputs",
     "partial_credit",
     "reference_problem",
     "require",
     "run_cases",
     "scalar_problem",
+    "tuple_of",
 ]
 
 
@@ -71,6 +79,15 @@ class StudentRun:
     value: Any = None
     error: str | None = None
     reference_calls: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        """Plain data (for serialising step (b)'s results to a separate checker)."""
+        return {"label": self.label, "value": self.value, "error": self.error,
+                "reference_calls": list(self.reference_calls)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StudentRun:
+        return cls(data["label"], data["value"], data["error"], tuple(data["reference_calls"]))
 
 
 # --------------------------------------------------------------------------- (b) running
@@ -123,6 +140,7 @@ def call_student(
     *args: Any,
     forbidden: dict[types.CodeType, str] | None = None,
     label: str = "",
+    project: Callable[[Any], Any] | None = None,
     **kwargs: Any,
 ) -> StudentRun:
     """Call student code on copies of the arguments and record what happened.
@@ -130,7 +148,9 @@ def call_student(
     Warnings are silenced during the call (a numpy overflow warning on stderr
     would otherwise zero the test cell), exceptions are captured as text, and
     with ``forbidden`` every Python function entered is compared against the
-    reference implementations that must not be called.
+    reference implementations that must not be called. ``project`` reduces the
+    returned value to the plain data that step (c) judges (e.g. drops a cache);
+    it raises :class:`WrongReturn` when the value has the wrong form.
     """
     forbidden = forbidden or {}
     entered: list[str] = []
@@ -150,9 +170,12 @@ def call_student(
         if forbidden:
             sys.setprofile(profiler)
         try:
-            run.value = function(*args, **kwargs)
+            value = function(*args, **kwargs)
+            run.value = value if project is None else project(value)
+        except WrongReturn as error:
+            run.error = f"returned {error}"
         except Exception as error:  # noqa: BLE001 - any student error is a wrong answer
-            run.error = f"{type(error).__name__}: {error}"
+            run.error = f"raised {type(error).__name__}: {error}"
         finally:
             sys.setprofile(previous)
     run.reference_calls = tuple(entered)
@@ -163,12 +186,56 @@ def run_cases(
     function: Callable,
     cases: Sequence[Case],
     forbidden: dict[types.CodeType, str] | None = None,
+    project: Callable[[Any], Any] | None = None,
 ) -> list[StudentRun]:
     """Step (b) for a list of cases: one :class:`StudentRun` per case."""
     return [
-        call_student(function, *case.args, forbidden=forbidden, label=case.label, **case.kwargs)
+        call_student(function, *case.args, forbidden=forbidden, label=case.label,
+                     project=project, **case.kwargs)
         for case in cases
     ]
+
+
+class WrongReturn(Exception):
+    """Raised by a projection when the student's function returned the wrong kind of value."""
+
+
+def leading_outputs(count: int, names: str) -> Callable[[Any], Any]:
+    """Projection for functions returning ``(*outputs, cache)``: keep the outputs.
+
+    ``names`` describes the expected tuple for the message, e.g. ``"(H, cache)"``.
+    One output is returned as it is, several as a tuple.
+    """
+    def project(value):
+        if not isinstance(value, tuple) or len(value) != count + 1:
+            got = (f"a tuple of {len(value)} items" if isinstance(value, tuple)
+                   else f"a {type(value).__name__}")
+            raise WrongReturn(f"{got}, expected {names}")
+        return value[0] if count == 1 else tuple(value[:count])
+    return project
+
+
+def tuple_of(count: int, names: str) -> Callable[[Any], Any]:
+    """Projection checking that a ``count``-tuple was returned (e.g. the gradients)."""
+    def project(value):
+        if not isinstance(value, tuple) or len(value) != count:
+            got = (f"a tuple of {len(value)} items" if isinstance(value, tuple)
+                   else f"a {type(value).__name__}")
+            raise WrongReturn(f"{got}, expected {names}")
+        return value
+    return project
+
+
+def is_plain(value: Any) -> bool:
+    """True for the data step (c) accepts: numbers, str, bool, None, numpy arrays and scalars,
+    and lists, tuples and str-keyed dicts of them."""
+    if value is None or isinstance(value, bool | int | float | str | np.ndarray | np.generic):
+        return not isinstance(value, np.ndarray) or value.dtype != object
+    if isinstance(value, list | tuple):
+        return all(is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and is_plain(v) for k, v in value.items())
+    return False
 
 
 # --------------------------------------------------------------------------- (c) comparing
@@ -233,9 +300,9 @@ def scalar_problem(what: str, got: Any, expected: float, *, rtol: float = 1e-6,
 
 
 def error_problem(name: str, run: StudentRun) -> str | None:
-    """A message if the student's call raised instead of returning."""
+    """A message if the student's call raised, or returned the wrong kind of value."""
     if run.error is not None:
-        return f"{name} [{run.label}] raised {run.error}"
+        return f"{name} [{run.label}] {run.error}"
     return None
 
 

@@ -27,8 +27,8 @@ FORBIDDEN = forbidden_codes(reference.StateMachine, reference.parity_machine,
 MAX_PARITY_LENGTH = 8
 
 
-def _not_reference_class(name: str, cls) -> str | None:
-    if isinstance(cls, type) and issubclass(cls, reference.StateMachine):
+def _not_reference_class(name: str, is_reference: bool) -> str | None:
+    if is_reference:
         return f"{name} must be your own class, not rnn_lib's StateMachine or a subclass of it"
     return None
 
@@ -77,7 +77,7 @@ def _materialise(inputs):
     return inputs, list(inputs)
 
 
-def run_transduce(machine_class, cases: list[Case]) -> list[StudentRun]:
+def run_transduce(machine_class, cases: list[Case]) -> dict[str, object]:
     """Step (b): build each machine from the student's class and transduce twice.
 
     The second call checks that running a machine does not change it.
@@ -91,30 +91,34 @@ def run_transduce(machine_class, cases: list[Case]) -> list[StudentRun]:
             machine = (_accumulator if kind == "accumulator" else _last_two)(machine_class)
             first = machine.transduce(fed)
             second = machine.transduce(_materialise(inputs)[1])
-            return first, second
+            return {"first": first, "second": second}
 
         runs.append(call_student(both_calls, forbidden=FORBIDDEN, label=case.label))
-    return runs
+    return {"cases": runs, "reference_class": _is_reference_class(machine_class)}
 
 
-def check_transduce(machine_class, cases: list[Case], runs: list[StudentRun]) -> None:
+def _is_reference_class(cls) -> bool:
+    return isinstance(cls, type) and issubclass(cls, reference.StateMachine)
+
+
+def check_transduce(cases: list[Case], runs: dict[str, object]) -> None:
     """Step (c)."""
     __tracebackhide__ = True
-    problems = [_not_reference_class("StateMachine", machine_class),
-                reference_problem("StateMachine.transduce", runs)]
-    for case, run in zip(cases, runs, strict=True):
+    problems = [_not_reference_class("StateMachine", runs["reference_class"]),
+                reference_problem("StateMachine.transduce", runs["cases"])]
+    for case, run in zip(cases, runs["cases"], strict=True):
         kind, inputs = case.args
         values, _ = _materialise(inputs)
         expected = _expected_transduce(kind, values)
         if (problem := error_problem("transduce", run)) is not None:
             problems.append(problem)
             continue
-        first, second = run.value
+        first, second = run.value["first"], run.value["second"]
         if not isinstance(first, list):
             problems.append(f"transduce [{case.label}]: expected a list, got {type(first).__name__}")
         elif list(first) != expected:
             problems.append(f"transduce [{case.label}]: wrong outputs for {len(values)} inputs")
-        elif list(second) != expected:
+        elif not isinstance(second, list) or list(second) != expected:
             problems.append(f"transduce [{case.label}]: a second run of the same machine "
                             f"gives different outputs (the machine must not change)")
     require(problems)
@@ -138,13 +142,14 @@ def expected_parity_outputs(bits: list[int]) -> list[int]:
     return outputs
 
 
-def run_parity_machine(factory, strings: list[list[int]]) -> dict[str, StudentRun]:
+def run_parity_machine(factory, machine_class, strings: list[list[int]]) -> dict[str, StudentRun]:
     """Step (b): one fresh machine per string, plus an invalid input."""
     def transduce_all():
         outputs = []
         for bits in strings:
             machine = factory()
-            outputs.append((type(machine), machine.transduce(bits)))
+            outputs.append({"is_student_machine": isinstance(machine, machine_class),
+                            "outputs": machine.transduce(bits)})
         return outputs
 
     def invalid_input():
@@ -156,7 +161,7 @@ def run_parity_machine(factory, strings: list[list[int]]) -> dict[str, StudentRu
     }
 
 
-def check_parity_machine(machine_class, strings, runs: dict[str, StudentRun]) -> None:
+def check_parity_machine(strings, runs: dict[str, StudentRun]) -> None:
     """Step (c)."""
     __tracebackhide__ = True
     problems = [reference_problem("parity_machine", list(runs.values()))]
@@ -165,16 +170,16 @@ def check_parity_machine(machine_class, strings, runs: dict[str, StudentRun]) ->
         problems.append(problem)
     else:
         wrong = 0
-        for bits, (kind, outputs) in zip(strings, run.value, strict=True):
-            if not issubclass(kind, machine_class):
+        for bits, result in zip(strings, run.value, strict=True):
+            if not result["is_student_machine"]:
                 problems.append("parity_machine: expected an instance of your StateMachine")
                 break
-            wrong += [int(y) for y in outputs] != expected_parity_outputs(bits)
+            wrong += [int(y) for y in result["outputs"]] != expected_parity_outputs(bits)
         if wrong:
             problems.append(f"parity_machine: wrong outputs on {wrong} of {len(strings)} "
                             f"binary strings of length 0..{MAX_PARITY_LENGTH}")
     invalid = runs["invalid"]
-    if invalid.error is None or not invalid.error.startswith("ValueError"):
+    if invalid.error is None or not invalid.error.startswith("raised ValueError"):
         problems.append("parity_machine: an input other than 0 or 1 must raise ValueError")
     require(problems)
 
@@ -215,28 +220,29 @@ def expected_lti_outputs(A, B, C, s0, xs) -> list[np.ndarray]:
     return outputs
 
 
-def run_lti(lti_class, cases: list[Case]) -> list[StudentRun]:
+def run_lti(lti_class, machine_class, cases: list[Case]) -> dict[str, object]:
     """Step (b)."""
     def build_and_run(A, B, C, s0, xs):
-        system = lti_class(A, B, C, s0)
-        return system, system.transduce(xs)
+        return lti_class(A, B, C, s0).transduce(xs)
 
-    return [call_student(build_and_run, *case.args, forbidden=FORBIDDEN, label=case.label)
+    runs = [call_student(build_and_run, *case.args, forbidden=FORBIDDEN, label=case.label)
             for case in cases]
+    return {"cases": runs, "reference_class": _is_reference_class(lti_class),
+            "subclass": isinstance(lti_class, type) and issubclass(lti_class, machine_class)}
 
 
-def check_lti(lti_class, machine_class, cases: list[Case], runs: list[StudentRun]) -> None:
+def check_lti(cases: list[Case], runs: dict[str, object]) -> None:
     """Step (c)."""
     __tracebackhide__ = True
-    problems = [_not_reference_class("LTISystem", lti_class),
-                reference_problem("LTISystem", runs)]
-    if not (isinstance(lti_class, type) and issubclass(lti_class, machine_class)):
+    problems = [_not_reference_class("LTISystem", runs["reference_class"]),
+                reference_problem("LTISystem", runs["cases"])]
+    if not runs["subclass"]:
         problems.append("LTISystem: expected a subclass of your StateMachine")
-    for case, run in zip(cases, runs, strict=True):
+    for case, run in zip(cases, runs["cases"], strict=True):
         if (problem := error_problem("LTISystem", run)) is not None:
             problems.append(problem)
             continue
-        _, outputs = run.value
+        outputs = run.value
         expected = expected_lti_outputs(*case.args)
         if not isinstance(outputs, list) or len(outputs) != len(expected):
             problems.append(f"LTISystem [{case.label}]: expected a list of {len(expected)} outputs")

@@ -20,9 +20,10 @@ from course_checks.common import (
     array_problem,
     error_problem,
     forbidden_codes,
+    leading_outputs,
     partial_credit,
     reference_problem,
-    run_cases,  # noqa: F401 - re-exported: the notebooks call grading.run_cases
+    run_cases,
     scalar_problem,
 )
 
@@ -48,15 +49,6 @@ def _tolerance(dtype) -> dict:
     return {"rtol": 1e-4, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-7, "atol": 1e-10}
 
 
-def _first_of_pair(name: str, run: StudentRun) -> tuple[object, str | None]:
-    """The first element of a returned ``(value, cache)`` pair, or a problem."""
-    if (problem := error_problem(name, run)) is not None:
-        return None, problem
-    if not isinstance(run.value, tuple) or len(run.value) != 2:
-        return None, f"{name} [{run.label}]: expected a pair (result, cache)"
-    return run.value[0], None
-
-
 def _score(name: str, points: float, cases, runs, expected_of, problem_of) -> float:
     """Partial credit: one equal share per case; nothing if the reference was called."""
     parts = {}
@@ -67,13 +59,41 @@ def _score(name: str, points: float, cases, runs, expected_of, problem_of) -> fl
 
 def _array_result_problem(name):
     def problem_of(case, run, expected):
-        got, problem = _first_of_pair(name, run)
-        if problem:
+        if (problem := error_problem(name, run)) is not None:
             return problem
         dtype = case.args[0].dtype
-        return array_problem(f"{name} [{case.label}]", got, expected, dtype=dtype,
+        return array_problem(f"{name} [{case.label}]", run.value, expected, dtype=dtype,
                              **_tolerance(dtype))
     return problem_of
+
+
+def _run(function, cases, names: str) -> list[StudentRun]:
+    return run_cases(function, cases, FORBIDDEN, project=leading_outputs(1, names))
+
+
+def run_rnn_step_forward(function, cases) -> list[StudentRun]:
+    """Step (b): the student's H (the cache is not graded)."""
+    return _run(function, cases, "(H, cache)")
+
+
+def run_rnn_forward(function, cases) -> list[StudentRun]:
+    """Step (b)."""
+    return _run(function, cases, "(H, cache)")
+
+
+def run_output_forward(function, cases) -> list[StudentRun]:
+    """Step (b)."""
+    return _run(function, cases, "(O, cache)")
+
+
+def run_softmax_cross_entropy(function, cases) -> list[StudentRun]:
+    """Step (b): the loss only (the gradient is problem set 3's)."""
+    return _run(function, cases, "(loss, dO)")
+
+
+def run_perplexity(function, cases) -> list[StudentRun]:
+    """Step (b)."""
+    return run_cases(function, cases, FORBIDDEN)
 
 
 # --------------------------------------------------------------------------- rnn_step_forward
@@ -218,9 +238,7 @@ def _loss_problem(name):
     def problem_of(case, run, expected):
         if (problem := error_problem(name, run)) is not None:
             return problem
-        if not isinstance(run.value, tuple) or len(run.value) != 2:
-            return f"{name} [{case.label}]: expected a pair (loss, dO)"
-        return scalar_problem(f"{name} [{case.label}] loss", run.value[0], expected, rtol=1e-8)
+        return scalar_problem(f"{name} [{case.label}] loss", run.value, expected, rtol=1e-8)
     return problem_of
 
 

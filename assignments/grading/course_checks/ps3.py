@@ -25,6 +25,7 @@ from course_checks.common import (
     partial_credit,
     reference_problem,
     scalar_problem,
+    tuple_of,
 )
 from rnn_lib.gradcheck import numerical_gradient
 
@@ -51,7 +52,7 @@ def _gradient_parts(name, names, cases, runs, expected_of):
             for grad in names:
                 parts[grad].append(problem)
             continue
-        if not isinstance(run.value, tuple) or len(run.value) != len(names):
+        if not isinstance(run.value, tuple | list) or len(run.value) != len(names):
             for grad in names:
                 parts[grad].append(f"{name} [{case.label}]: expected a tuple of {len(names)} "
                                    f"arrays ({', '.join(names)})")
@@ -141,14 +142,21 @@ def rnn_step_backward_cases() -> list[Case]:
     ]
 
 
-def run_rnn_step_backward(forward, backward, cases) -> list[StudentRun]:
-    """Step (b): the provided forward makes the cache, the student's backward is traced."""
+def _run_backward(forward, backward, cases, names) -> list[StudentRun]:
+    """The provided forward makes the cache; the student's backward is traced."""
     runs = []
     for case in cases:
-        *inputs, dH = case.args
+        *inputs, upstream = case.args
         _, cache = forward(*inputs)
-        runs.append(call_student(backward, dH, cache, forbidden=FORBIDDEN, label=case.label))
+        runs.append(call_student(backward, upstream, cache, forbidden=FORBIDDEN,
+                                 label=case.label,
+                                 project=tuple_of(len(names), f"({', '.join(names)})")))
     return runs
+
+
+def run_rnn_step_backward(forward, backward, cases) -> list[StudentRun]:
+    """Step (b)."""
+    return _run_backward(forward, backward, cases, RNN_GRADS)
 
 
 def expected_rnn_step_backward(case: Case):
@@ -198,12 +206,7 @@ def rnn_backward_cases() -> list[Case]:
 
 def run_rnn_backward(forward, backward, cases) -> list[StudentRun]:
     """Step (b)."""
-    runs = []
-    for case in cases:
-        *inputs, dH = case.args
-        _, cache = forward(*inputs)
-        runs.append(call_student(backward, dH, cache, forbidden=FORBIDDEN, label=case.label))
-    return runs
+    return _run_backward(forward, backward, cases, RNN_SEQ_GRADS)
 
 
 def expected_rnn_backward(case: Case):
@@ -243,12 +246,7 @@ def output_backward_cases() -> list[Case]:
 
 def run_output_backward(forward, backward, cases) -> list[StudentRun]:
     """Step (b)."""
-    runs = []
-    for case in cases:
-        *inputs, dO = case.args
-        _, cache = forward(*inputs)
-        runs.append(call_student(backward, dO, cache, forbidden=FORBIDDEN, label=case.label))
-    return runs
+    return _run_backward(forward, backward, cases, OUTPUT_GRADS)
 
 
 def expected_output_backward(case: Case):
@@ -288,7 +286,7 @@ def run_softmax_cross_entropy(function, cases) -> list[StudentRun]:
     runs = []
     for case in cases:
         def call(case=case):
-            value = function(*case.args)
+            value = tuple_of(2, "(loss, dO)")(function(*case.args))
             if not case.meta["numeric"]:
                 return value, None
             O, Y = (np.array(a) for a in case.args)
@@ -315,11 +313,7 @@ def check_softmax_cross_entropy(cases, runs, points: float) -> float:
         if (problem := error_problem("softmax_cross_entropy", run)) is not None:
             parts[case.label] = [problem]
             continue
-        value, numeric = run.value
-        if not isinstance(value, tuple) or len(value) != 2:
-            parts[case.label] = [f"softmax_cross_entropy [{case.label}]: expected (loss, dO)"]
-            continue
-        loss, dO = value
+        (loss, dO), numeric = run.value
         want_loss, want_dO = expected_softmax_cross_entropy(case)
         problems = [scalar_problem(f"softmax_cross_entropy [{case.label}] loss", loss, want_loss,
                                    rtol=1e-8),
@@ -353,6 +347,18 @@ def clip_gradients_cases() -> list[Case]:
     ]
 
 
+def _clip_result(value):
+    """Projection: (clipped, total_norm) with the kind of container recorded as text."""
+    clipped, total = tuple_of(2, "(clipped, total_norm)")(value)
+    return {"kind": type(clipped).__name__, "clipped": clipped, "total_norm": total}
+
+
+def run_clip_gradients(function, cases) -> list[StudentRun]:
+    """Step (b)."""
+    return [call_student(function, *c.args, forbidden=FORBIDDEN, label=c.label,
+                         project=_clip_result) for c in cases]
+
+
 def expected_clip(case: Case):
     grads, max_norm = case.args
     arrays = list(grads.values()) if isinstance(grads, dict) else list(grads)
@@ -375,22 +381,19 @@ def check_clip_gradients(cases, runs, points: float) -> float:
         if (problem := error_problem("clip_gradients", run)) is not None:
             parts[case.label] = [problem]
             continue
-        if not isinstance(run.value, tuple) or len(run.value) != 2:
-            parts[case.label] = [f"{label}: expected (clipped, total_norm)"]
-            continue
-        clipped, total = run.value
+        kind, clipped, total = (run.value[k] for k in ("kind", "clipped", "total_norm"))
         want_clipped, want_total = expected_clip(case)
         problems = [scalar_problem(f"{label} total_norm", total, want_total, rtol=1e-9)]
-        if type(clipped) is not type(want_clipped):
+        if kind != type(want_clipped).__name__:
             problems.append(f"{label}: expected a {type(want_clipped).__name__} like the input, "
-                            f"got {type(clipped).__name__}")
+                            f"got {kind}")
         elif isinstance(want_clipped, dict):
             if set(clipped) != set(want_clipped):
                 problems.append(f"{label}: expected the keys {sorted(want_clipped)}")
             else:
                 problems += [array_problem(f"{label} {k}", clipped[k], want_clipped[k])
                              for k in want_clipped]
-        elif len(clipped) != len(want_clipped):
+        elif not isinstance(clipped, list | tuple) or len(clipped) != len(want_clipped):
             problems.append(f"{label}: expected {len(want_clipped)} arrays")
         else:
             problems += [array_problem(f"{label} [{i}]", got, want)
@@ -434,8 +437,8 @@ def run_tbptt_step(function, cases) -> list[StudentRun]:
     for case in cases:
         def call(case=case):
             params = {k: v.copy() for k, v in case.args[0].items()}
-            returned = function(params, *case.args[1:])
-            return returned, params
+            returned = tuple_of(3, "(loss, H_last, grad_norm)")(function(params, *case.args[1:]))
+            return {"returned": returned, "params": params}
         runs.append(call_student(call, forbidden=FORBIDDEN, label=case.label))
     return runs
 
@@ -464,11 +467,7 @@ def check_tbptt_step(cases, runs, points: float) -> float:
         if (problem := error_problem("tbptt_step", run)) is not None:
             parts[case.label] = [problem]
             continue
-        returned, params = run.value
-        if not isinstance(returned, tuple) or len(returned) != 3:
-            parts[case.label] = [f"{label}: expected (loss, H_last, grad_norm)"]
-            continue
-        loss, H_last, norm = returned
+        (loss, H_last, norm), params = run.value["returned"], run.value["params"]
         want_loss, want_H, want_norm, want_params = expected_tbptt_step(case)
         problems = [scalar_problem(f"{label} loss", loss, want_loss, rtol=1e-8),
                     array_problem(f"{label} H_last", H_last, want_H),
@@ -479,6 +478,3 @@ def check_tbptt_step(cases, runs, points: float) -> float:
     return partial_credit(points, parts, gate=reference_problem("tbptt_step", runs))
 
 
-def run_cases_plain(function, cases) -> list[StudentRun]:
-    """Step (b) for functions called directly on the case's arguments."""
-    return [call_student(function, *c.args, forbidden=FORBIDDEN, label=c.label) for c in cases]

@@ -20,8 +20,11 @@ from course_checks.common import (
     call_student,
     error_problem,
     forbidden_codes,
+    leading_outputs,
     partial_credit,
     reference_problem,
+    run_cases,
+    tuple_of,
 )
 
 FORBIDDEN = forbidden_codes(
@@ -61,17 +64,16 @@ def _unit_inputs(rng, n, d, h, blocks, *, dtype=np.float64, zero_state=False, sc
 
 
 def _forward_problem(name, n_outputs):
-    """Check the first `n_outputs` returned arrays (the cache is last)."""
+    """Check the returned arrays (step (b) dropped the cache)."""
     def problem_of(case, run, expected):
         if (problem := error_problem(name, run)) is not None:
             return [problem]
-        if not isinstance(run.value, tuple) or len(run.value) != n_outputs + 1:
-            return [f"{name} [{case.label}]: expected a tuple of {n_outputs + 1} items "
-                    f"(outputs and a cache)"]
+        values = run.value if n_outputs > 1 else (run.value,)
         dtype = case.meta.get("dtype", np.float64)
         return [array_problem(f"{name} [{case.label}] {label}", got, want, dtype=dtype,
                               **_tolerance(dtype))
-                for label, got, want in zip(case.meta["outputs"], run.value, expected, strict=False)]
+                for label, got, want in zip(case.meta["outputs"], values, expected,
+                                            strict=True)]
     return problem_of
 
 
@@ -88,7 +90,7 @@ def _score_gradients(name, names, points, cases, runs, expected_of) -> float:
             for grad in names:
                 parts[grad].append(problem)
             continue
-        if not isinstance(run.value, tuple) or len(run.value) != len(names):
+        if not isinstance(run.value, tuple | list) or len(run.value) != len(names):
             for grad in names:
                 parts[grad].append(f"{name} [{case.label}]: expected a tuple of "
                                    f"{len(names)} arrays ({', '.join(names)})")
@@ -100,16 +102,29 @@ def _score_gradients(name, names, points, cases, runs, expected_of) -> float:
     return partial_credit(points, parts, gate=reference_problem(name, runs))
 
 
-def run_step(function, cases) -> list[StudentRun]:
-    """Step (b) for a forward step: called on the case's arrays."""
-    return [call_student(function, *c.args, forbidden=FORBIDDEN, label=c.label) for c in cases]
+def run_gated_step_forward(function, cases) -> list[StudentRun]:
+    """Step (b): the student's H (the cache is not graded)."""
+    return run_cases(function, cases, FORBIDDEN, project=leading_outputs(1, "(H, cache)"))
 
 
-def run_step_backward(forward, backward, cases, n_upstream: int) -> list[StudentRun]:
+def run_lstm_step_forward(function, cases) -> list[StudentRun]:
+    """Step (b): the student's (H, C)."""
+    return run_cases(function, cases, FORBIDDEN, project=leading_outputs(2, "(H, C, cache)"))
+
+
+def run_gru_step_forward(function, cases) -> list[StudentRun]:
+    """Step (b): the student's H."""
+    return run_cases(function, cases, FORBIDDEN, project=leading_outputs(1, "(H, cache)"))
+
+
+def run_step_backward(forward, backward, cases, n_upstream: int, names: str
+                      ) -> list[StudentRun]:
     """Step (b) for a backward step: the student's forward makes the cache.
 
-    The last ``n_upstream`` arrays of each case are the upstream gradients.
+    The last ``n_upstream`` arrays of each case are the upstream gradients;
+    ``names`` describes the gradients expected back, e.g. ``"(dX, dH_prev, ...)"``.
     """
+    count = names.count(",") + 1
     runs = []
     for case in cases:
         inputs, upstream = case.args[:-n_upstream], case.args[-n_upstream:]
@@ -118,8 +133,20 @@ def run_step_backward(forward, backward, cases, n_upstream: int) -> list[Student
             cache = forward(*inputs)[-1]
             return backward(*upstream, cache)
 
-        runs.append(call_student(both, forbidden=FORBIDDEN, label=case.label))
+        runs.append(call_student(both, forbidden=FORBIDDEN, label=case.label,
+                                 project=tuple_of(count, names)))
     return runs
+
+
+def run_gated_step_backward(forward, backward, cases) -> list[StudentRun]:
+    """Step (b)."""
+    return run_step_backward(forward, backward, cases, 1, "(dX, dH_prev, dW_x, dW_h, db)")
+
+
+def run_lstm_step_backward(forward, backward, cases) -> list[StudentRun]:
+    """Step (b)."""
+    return run_step_backward(forward, backward, cases, 2,
+                             "(dX, dH_prev, dC_prev, dW_x, dW_h, db)")
 
 
 # --------------------------------------------------------------------------- gated unit

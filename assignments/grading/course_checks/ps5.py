@@ -71,7 +71,8 @@ def run_vocab(vocab_class, cases) -> list[StudentRun]:
     """Step (b): build each vocabulary and look tokens and indices up."""
     def build(tokens, min_freq, reserved, probe_tokens, probe_indices):
         vocab = vocab_class(tokens, min_freq=min_freq, reserved=reserved)
-        return type(vocab), _vocab_summary(vocab, probe_tokens, probe_indices)
+        return {"reference_class": isinstance(vocab, ref_text.Vocab),
+                "summary": _vocab_summary(vocab, probe_tokens, probe_indices)}
 
     return [call_student(build, *case.args, forbidden=FORBIDDEN, label=case.label)
             for case in cases]
@@ -85,12 +86,12 @@ def check_vocab(cases, runs, points: float) -> float:
         if (problem := error_problem("Vocab", run)) is not None:
             parts[case.label] = [problem]
             continue
-        kind, (size, idx_to_token, indices, tokens) = run.value
+        size, idx_to_token, indices, tokens = run.value["summary"]
         tokens_in, min_freq, reserved, probe_tokens, probe_indices = case.args
         ref = ref_text.Vocab(tokens_in, min_freq=min_freq, reserved=reserved)
         want = _vocab_summary(ref, probe_tokens, probe_indices)
         problems = []
-        if issubclass(kind, ref_text.Vocab):
+        if run.value["reference_class"]:
             problems.append(f"{label}: Vocab must be your own class, not rnn_lib's")
         if size != want[0]:
             problems.append(f"{label}: len() is {size}, expected {want[0]}")
@@ -390,8 +391,15 @@ def run_trained_model(model, vocab, valid_text: str) -> StudentRun:
         except Exception:  # noqa: BLE001
             reference_vocab_ok = False
             indices = None
-        return type(model), list(getattr(vocab, "idx_to_token", [])), reference_vocab_ok, (
-            validation_perplexity(model, indices) if reference_vocab_ok else None)
+        kind = type(model)
+        return {
+            "rnn_lib_model": (kind.__module__.startswith("rnn_lib")
+                              or issubclass(kind, ref_lm_torch.TorchRNNLM)),
+            "idx_to_token": [str(t) for t in getattr(vocab, "idx_to_token", [])],
+            "vocab_ok": reference_vocab_ok,
+            "perplexity": (validation_perplexity(model, indices) if reference_vocab_ok
+                           else None),
+        }
 
     return call_student(evaluate, label="held-out text")
 
@@ -401,9 +409,10 @@ def check_trained_model(run: StudentRun, train_text: str, threshold: float) -> N
     __tracebackhide__ = True
     if (problem := error_problem("the trained model", run)) is not None:
         require([problem])
-    kind, idx_to_token, vocab_ok, ppl = run.value
+    value = run.value
+    idx_to_token, vocab_ok, ppl = value["idx_to_token"], value["vocab_ok"], value["perplexity"]
     problems = []
-    if kind.__module__.startswith("rnn_lib") or issubclass(kind, ref_lm_torch.TorchRNNLM):
+    if value["rnn_lib_model"]:
         problems.append("the model must be your own CharLM, not a model from rnn_lib")
     if not vocab_ok or idx_to_token != ref_text.Vocab(list(train_text)).idx_to_token:
         problems.append("the vocabulary used for training is not correct, so the model cannot "
