@@ -278,6 +278,7 @@ def tree_digest(paths: Iterable[str]) -> str:
             p for p in Path(root).rglob("*") if p.is_file() and "__pycache__" not in p.parts
             and p.suffix in (".py", ".ipynb"))
         for path in files:
-            digest.update(str(path).encode())
+            # Relative names: a copy of the course has the same digest as the original.
+            digest.update(str(path.relative_to(root) if path != Path(root) else path.name).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
