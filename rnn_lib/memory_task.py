@@ -261,11 +261,12 @@ def memory_accuracy(model: MemoryClassifier, delay: int, *, num_sequences: int =
 
 
 def delay_sweep(cells: Sequence[str], delays: Sequence[int], seeds: Sequence[int] = (0,),
-                *, progress: bool = True, **train_kwargs) -> dict[str, np.ndarray]:
+                *, progress: bool = True, return_models: bool = False, **train_kwargs):
     """Train one model per (cell, delay, seed) and measure its test accuracy.
 
     ``train_kwargs`` go to :func:`train_memory_classifier`. Returns a dict mapping
-    each cell to an array of accuracies of shape ``(len(delays), len(seeds))``.
+    each cell to an array of accuracies of shape ``(len(delays), len(seeds))``;
+    with ``return_models``, also a dict ``(cell, delay, seed) -> trained model``.
     A tqdm bar counts the trained models.
     """
     cells = [_check_cell(cell) for cell in cells]
@@ -275,6 +276,7 @@ def delay_sweep(cells: Sequence[str], delays: Sequence[int], seeds: Sequence[int
         raise ValueError(f"cells, delays, seeds: expected non-empty sequences, got "
                          f"{len(cells)}, {len(delays)}, {len(seeds)} entries")
     results = {cell: np.zeros((len(delays), len(seeds))) for cell in cells}
+    models = {}
     with tqdm(total=len(cells) * len(delays) * len(seeds), desc="memory task",
               unit="model", leave=False, disable=not progress, mininterval=1.0) as bar:
         for i, delay in enumerate(delays):
@@ -282,8 +284,10 @@ def delay_sweep(cells: Sequence[str], delays: Sequence[int], seeds: Sequence[int
                 for j, seed in enumerate(seeds):
                     model, _ = train_memory_classifier(cell, delay, seed=seed, **train_kwargs)
                     results[cell][i, j] = memory_accuracy(model, delay)
+                    if return_models:
+                        models[cell, delay, seed] = model
                     bar.update(1)
-    return results
+    return (results, models) if return_models else results
 
 
 # ------------------------------------------------------------------ export to rnn_lib

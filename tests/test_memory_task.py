@@ -239,5 +239,9 @@ def test_delay_sweep_shapes_and_agreement_with_single_runs():
         assert np.all((values >= 0) & (values <= 1))
     model, _ = train_memory_classifier("gru", 2, seed=1, steps=15)
     assert results["gru"][1, 1] == memory_accuracy(model, 2)
+    again, models = delay_sweep(["gru"], [2], seeds=[1], progress=False, steps=15,
+                                return_models=True)
+    assert set(models) == {("gru", 2, 1)}
+    assert again["gru"][0, 0] == memory_accuracy(models["gru", 2, 1], 2)
     with pytest.raises(ValueError, match="cells, delays, seeds"):
         delay_sweep([], [1])
