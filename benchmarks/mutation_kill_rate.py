@@ -5,6 +5,7 @@ writes, between ``### BEGIN SOLUTION`` and ``### END SOLUTION``) is mutated one
 point at a time:
 
 * ``binop``: a swapped binary operator (``+``/``-``, ``*``/``/``, ``@`` -> ``*``, ...);
+* ``compare``: a swapped comparison (``==``/``!=``, ``<``/``<=``, ``in``/``not in``, ...);
 * ``drop-T``: a dropped transpose (``W.T`` -> ``W``);
 * ``aug-assign``: an accumulation turned into an assignment (``+=`` -> ``=``);
 * ``off-by-one``: an index or slice bound, a ``range`` stop or a compared
@@ -53,6 +54,13 @@ _BINOP_SWAPS = {
     ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
     ast.MatMult: ast.Mult, ast.FloorDiv: ast.Div, ast.Pow: ast.Mult, ast.Mod: ast.FloorDiv,
 }
+_COMPARE_SWAPS = {
+    ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt, ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is,
+}
+_COMPARE_SYMBOLS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">",
+                    ast.GtE: ">=", ast.In: "in", ast.NotIn: "not in", ast.Is: "is",
+                    ast.IsNot: "is not"}
 _SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.MatMult: "@",
             ast.FloorDiv: "//", ast.Pow: "**", ast.Mod: "%"}
 
@@ -163,6 +171,15 @@ def mutations_of(node: ast.AST, subscript_parts: set[int]) -> Iterator[Mutation]
         def swap(tree, n, new_op=new_op):
             n.op = new_op()
         yield "binop", f"{_SYMBOLS[type(node.op)]} -> {_SYMBOLS[new_op]}", swap
+    if isinstance(node, ast.Compare):
+        for position, op in enumerate(node.ops):
+            if type(op) in _COMPARE_SWAPS:
+                new_op = _COMPARE_SWAPS[type(op)]
+
+                def swap_compare(tree, n, position=position, new_op=new_op):
+                    n.ops[position] = new_op()
+                yield ("compare", f"{_COMPARE_SYMBOLS[type(op)]} -> {_COMPARE_SYMBOLS[new_op]}",
+                       swap_compare)
     if isinstance(node, ast.AugAssign):
         def assign(tree, n):
             _replace(tree, n, ast.Assign(targets=[n.target], value=n.value, lineno=n.lineno))

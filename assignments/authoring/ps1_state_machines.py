@@ -260,12 +260,12 @@ def parity_rnn_weights():
     # Unit 1 fires for "odd so far and the bit is 1" (stays odd), unit 2 for
     # "even so far and the bit is 0" (becomes odd); both are linearly separable
     # and the parity is their OR. With p = (v1 + v2) / 2 + 1 (v = +-1 unit
-    # values) unit 1 is step(p + x - 1.5) and unit 2 is step(-p - x + 0.5).
-    k = 10.0
+    # values) unit 1 is step(p + x - 1.5) and unit 2 is step(-p - x + 0.5);
+    # every pre-activation is scaled by 10 so that tanh acts as a step.
     return {
-        "W_xh": k * np.array([[1.0, -1.0]]),
-        "W_hh": k * np.array([[0.5, -0.5], [0.5, -0.5]]),
-        "b_h": k * np.array([-0.5, -0.5]),
+        "W_xh": np.array([[10.0, -10.0]]),
+        "W_hh": np.array([[5.0, -5.0], [5.0, -5.0]]),
+        "b_h": np.array([-5.0, -5.0]),
         "W_hq": np.array([[-0.5], [-0.5]]),
         "b_q": np.array([-0.5]),
         "H0": np.array([-1.0, -1.0]),

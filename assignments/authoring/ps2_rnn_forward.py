@@ -118,7 +118,7 @@ def rnn_forward(X, H0, W_xh, W_hh, b_h):
     """
     ### BEGIN SOLUTION
     T, n, _ = X.shape
-    h = W_hh.shape[0]
+    h = H0.shape[1]
     H = np.empty((T, n, h), dtype=X.dtype)
     caches = []
     H_prev = H0

@@ -160,7 +160,7 @@ def rnn_backward(dH, cache):
     dX = np.zeros_like(X)
     dW_xh = np.zeros_like(W_xh)
     dW_hh = np.zeros_like(W_hh)
-    db_h = np.zeros(W_hh.shape[0], dtype=X.dtype)
+    db_h = np.zeros(H0.shape[1], dtype=X.dtype)
     dH_next = np.zeros_like(H0)
     for t in reversed(range(T)):
         H_prev = H[t - 1] if t > 0 else H0

@@ -344,6 +344,7 @@ def clip_gradients_cases() -> list[Case]:
         Case("list of arrays, above max_norm", (list(grads(2.0).values()), 0.5)),
         Case("one array in a list", ([rng.normal(size=(5, 5))], 2.0)),
         Case("all-zero gradients", ({"W": np.zeros((2, 2)), "b": np.zeros(2)}, 1.0)),
+        Case("global norm below 1 but above max_norm", (grads(0.1), 0.1)),
     ]
 
 
