@@ -25,7 +25,7 @@ process:
   name in the same cell;
 - with ``verdict="module:function"``: the instructor's function, imported in the
   grading process from the course's helper directory, is called as
-  ``function(value, points)`` on the decoded plain value and returns the points
+  ``function(value, points, **options)`` on the decoded plain value and returns the points
   earned (``None`` means all of them; raising ``AssertionError`` means none, its
   message becomes the feedback).
 
@@ -84,7 +84,7 @@ def grading_mode() -> str:
     return _state["mode"]
 
 
-def _validate(name: Any, points: Any, verdict: Any, rtol: Any, atol: Any) -> None:
+def _validate(name: Any, points: Any, verdict: Any, rtol: Any, atol: Any, options: Any) -> None:
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
         raise ValueError(f"record: name must be a non-empty string of at most {MAX_NAME} "
                          f"characters, got {name!r}")
@@ -96,6 +96,16 @@ def _validate(name: Any, points: Any, verdict: Any, rtol: Any, atol: Any) -> Non
     for label, tol in (("rtol", rtol), ("atol", atol)):
         if isinstance(tol, bool) or not isinstance(tol, int | float) or not tol >= 0:
             raise ValueError(f"record: {label} must be a non-negative number, got {tol!r}")
+    if options is not None:
+        if verdict is None:
+            raise ValueError("record: options are passed to a verdict; give verdict= too")
+        try:
+            if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
+                raise TypeError
+            json.dumps(options, allow_nan=False)
+        except (TypeError, ValueError):
+            raise ValueError(f"record: options must be a JSON-able dict with string keys, "
+                             f"got {options!r}") from None
 
 
 def resolve_verdict(spec: str):
@@ -140,7 +150,8 @@ def report_event(kind: str, detail: str) -> None:
 
 
 def record(name: str, value: Any, *, verdict: str | None = None, points: float = 1.0,
-           rtol: float = 1e-7, atol: float = 1e-10, expected: Any = _UNSET) -> float | None:
+           rtol: float = 1e-7, atol: float = 1e-10, expected: Any = _UNSET,
+           options: dict | None = None) -> float | None:
     """Record ``value`` as the result of the check ``name`` (see the module docstring).
 
     Args:
@@ -153,23 +164,27 @@ def record(name: str, value: Any, *, verdict: str | None = None, points: float =
             shared among its checks in proportion to these weights).
         rtol, atol: tolerances of the comparison with the reference value.
         expected: plain mode only, for visible tests: the value to compare with.
+        options: keyword arguments (JSON data) for the verdict, called as
+            ``verdict(value, points, **options)``; like the verdict itself they
+            are taken from the reference solution's run.
 
     Returns:
         Plain mode: the points earned (None when nothing was judged).
         Grade mode: None.
     """
-    _validate(name, points, verdict, rtol, atol)
+    _validate(name, points, verdict, rtol, atol, options)
     if _state["mode"] == "grade":
         check_guard()
         document = {"name": name, "verdict": verdict, "points": float(points),
-                    "rtol": float(rtol), "atol": float(atol),
+                    "rtol": float(rtol), "atol": float(atol), "options": options or {},
                     "has_expected": expected is not _UNSET,
                     "value": _payload.encode(value)}
         _publish(MIME_RECORD, document)
         return None
     plain_value = _payload.round_trip(value)
     if verdict is not None:
-        return interpret_verdict(resolve_verdict(verdict)(plain_value, float(points)), points)
+        result = resolve_verdict(verdict)(plain_value, float(points), **(options or {}))
+        return interpret_verdict(result, points)
     if expected is not _UNSET:
         from grader.compare import compare
 

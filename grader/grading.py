@@ -139,7 +139,9 @@ def run_reference(model: NotebookModel, settings: ExecutionSettings, source_dir:
             spec = CheckSpec(cell=info.grade_id, name=name, points=_positive(doc.get("points")),
                              verdict=doc.get("verdict") if isinstance(doc.get("verdict"), str)
                              else None, rtol=_nonneg(doc.get("rtol"), 1e-7),
-                             atol=_nonneg(doc.get("atol"), 1e-10), reference=doc["value"])
+                             atol=_nonneg(doc.get("atol"), 1e-10), reference=doc["value"],
+                             options=doc.get("options") if isinstance(doc.get("options"), dict)
+                             else {})
             if spec.verdict is not None:
                 earned, messages, status, detail = run_verdict(spec, payload.decode(doc["value"]))
                 if status != "passed":

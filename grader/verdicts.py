@@ -46,6 +46,7 @@ class CheckSpec:
     rtol: float
     atol: float
     reference: str  # the reference value, still encoded (decoded on use)
+    options: dict = dataclasses.field(default_factory=dict)  # keyword arguments of the verdict
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -125,7 +126,7 @@ def run_verdict(spec: CheckSpec, value: Any) -> tuple[float, list[str], str, str
     try:
         function = resolve_verdict(spec.verdict)
         with _time_limit(VERDICT_SECONDS), contextlib.redirect_stdout(out):
-            result = function(value, spec.points)
+            result = function(value, spec.points, **spec.options)
         earned = interpret_verdict(result, spec.points)
     except AssertionError as failure:
         lines = [line for line in str(failure).splitlines() if line.strip()]
