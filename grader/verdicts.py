@@ -17,6 +17,7 @@ Scoring of an autograded test cell worth ``P`` points:
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import dataclasses
 import io
@@ -183,8 +184,7 @@ def missing_reason(run_status: str, error_name: str | None, detail: str) -> str:
     return "the cell did not record it"
 
 
-BUILTIN_ERRORS = {name for name in dir(__builtins__ if isinstance(__builtins__, dict) else
-                                        __import__("builtins"))
+BUILTIN_ERRORS = {name for name in dir(builtins)
                   if name.endswith(("Error", "Exception", "Interrupt", "Exit", "Warning"))}
 BUILTIN_ERRORS |= {"GradingFailure", "GraderError", "ReferenceUnavailable", "LinAlgError"}
 
