@@ -60,11 +60,16 @@ def windows(np, corpus, starts):
     return corpus[positions], corpus[positions + 1]
 
 
-def shuffled_batches(np, X, Y, batch_size, seed):
-    """Callable epoch -> minibatches of whole windows in a fresh seeded order, time-major."""
+def shuffled_batches(np, X, Y, batch_size, seed, windows_per_epoch=None):
+    """Callable epoch -> minibatches of windows in a fresh seeded order, time-major (T, n).
+
+    An "epoch" is ``windows_per_epoch`` windows drawn without replacement (default:
+    all of them), so validation can be checked more often than once per pass.
+    """
+    count = windows_per_epoch or len(X)
 
     def epoch_batches(epoch):
-        order = np.random.default_rng([seed, epoch]).permutation(len(X))
+        order = np.random.default_rng([seed, epoch]).permutation(len(X))[:count]
         for start in range(0, len(order) - batch_size + 1, batch_size):
             rows = order[start : start + batch_size]
             yield X[rows].T, Y[rows].T
@@ -84,8 +89,8 @@ def build_model(name, config, vocab_size, seed):
     from rnn_lib.lm_torch import TorchRNNLM
 
     return TorchRNNLM(vocab_size, config["hidden"], cell=config["cell"],
-                      embedding_dim=config["embedding"], dropout=config["dropout"],
-                      seed=seed, name=name)
+                      num_layers=config.get("layers", 1), embedding_dim=config["embedding"],
+                      dropout=config["dropout"], seed=seed, name=name)
 
 
 def main() -> None:

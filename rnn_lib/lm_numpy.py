@@ -1,14 +1,15 @@
 """A character-level RNN language model in numpy, and the training loop shared with torch.
 
-The model reads one-hot characters and predicts the next one, eqs. (eq-rnn-state)
-and (eq-rnn-output)::
+The model reads one-hot characters and predicts the next one, eq. (ch6-rnn-lm)
+(the layers of eqs. (eq-rnn-state) and (eq-rnn-output))::
 
     H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h),    O_t = H_t W_hq + b_q
 
 with ``X_t (n, |V|)`` one-hot rows, ``W_xh (|V|, h)``, ``W_hh (h, h)``, ``b_h (h,)``,
 ``W_hq (h, |V|)``, ``b_q (|V|,)``. A minibatch is a pair of int arrays ``X, Y`` of shape
 ``(T, n)`` (time-major, :mod:`rnn_lib.data`) and the loss is the mean cross-entropy
-over all ``T n`` predictions, eq. (eq-mean-nll); its exponential is the perplexity.
+over all ``T n`` predictions, eq. (ch6-loss); its exponential is the perplexity,
+eq. (ch3-perplexity).
 
 Training uses truncated backpropagation through time: the gradient is taken over one
 window of ``T`` steps. With *sequential* partitioning (``BatchIterator(...,
@@ -260,7 +261,7 @@ def _matching_state(model, state, batch_size: int):
 
 
 def evaluate_perplexity(model, batches, carry_state: bool = False) -> float:
-    """Perplexity exp(mean NLL) of ``model`` over minibatches (X, Y), eq. (eq-perplexity).
+    """Perplexity exp(mean NLL) of ``model`` over minibatches (X, Y), eq. (ch3-perplexity).
 
     Every prediction counts once (batches of different sizes are weighted by their
     token counts). ``carry_state=True`` passes the state from one batch to the next
@@ -316,7 +317,7 @@ def train_language_model(
             made on every call.
         optimizer_options: extra keyword arguments for the optimiser, e.g.
             ``{"weight_decay": 0.01}`` for torch's AdamW.
-        clip: maximum global gradient norm (eq-clip); None disables clipping.
+        clip: maximum global gradient norm, eq. (ch4-clip); None disables clipping.
         carry_state: carry the state across training minibatches (sequential
             partitioning); default: ``train_data.sequential`` if present, else False.
         valid_carry_state: the same for validation minibatches (default as above;
@@ -493,7 +494,7 @@ class NumpyRNNLM:
         return {"W_xh": dW_xh, "W_hh": dW_hh, "b_h": db_h, "W_hq": dW_hq, "b_q": db_q}
 
     def loss_and_gradients(self, X, Y, state=None):
-        """Mean cross-entropy over the window and its gradients, eq. (eq-mean-nll).
+        """Mean cross-entropy over the window and its gradients, eq. (ch6-loss).
 
         X, Y (T, n) int; state (n, h) or None for zeros.
         Returns ``(loss, grads, final_state)``, grads keyed like ``params``.
@@ -539,7 +540,10 @@ class NumpyRNNLM:
 
     # ---- generation and inspection
     def step(self, tokens, state):
-        """Feed one token per row: tokens (n,) int, state (n, h) -> (logits (n, |V|) float64, state)."""
+        """Feed one token per row: tokens (n,) int, state (n, h) -> (logits, new state).
+
+        The logits (n, |V|) are returned in float64 for sampling, the state in the model's dtype.
+        """
         tokens = check_token_batch("tokens", np.asarray(tokens)[None, :], self.vocab_size)[0]
         H_prev = self._check_state(state, tokens.shape[0])
         p = self.params
@@ -560,8 +564,8 @@ class NumpyRNNLM:
         X, Y (T, n) int. With L_T the mean cross-entropy of the final predictions
         only, returns ``norms`` (T,) with ``norms[k] = ||dL_T / dH_{T-k}||`` (Frobenius
         norm over the batch), lag ``k = 0`` being the last state. Each step back
-        multiplies by ``diag(1 - H_t^2) W_hh^T``, so the norms decay (or grow)
-        roughly geometrically: the vanishing/exploding gradient problem.
+        multiplies by ``diag(1 - H_t^2) W_hh^T``, eq. (ch4-jacobian-product), so the
+        norms decay (or grow) roughly geometrically: the vanishing/exploding gradient problem.
         """
         X, Y = _check_pair(X, Y, self.vocab_size)
         p = self.params

@@ -157,7 +157,7 @@ class TorchRNNLM(nn.Module):
         self.optimizer = _OPTIMIZERS[name](self.parameters(), lr=lr, **kwargs)
 
     def loss(self, X, Y, state=None):
-        """Mean cross-entropy over the window, eq. (eq-mean-nll): (loss tensor, final state)."""
+        """Mean cross-entropy over the window, eq. (ch6-loss): (loss tensor, final state)."""
         logits, state = self(self._tokens(X), state)
         loss = F.cross_entropy(logits.reshape(-1, self.vocab_size), self._tokens(Y).reshape(-1))
         return loss, state

@@ -1,7 +1,7 @@
 """Count-based n-gram language models: the baselines a recurrent model has to beat.
 
 An order-``n`` model predicts token x_t from the ``n - 1`` tokens before it with
-add-k (Lidstone) smoothing, eq. (ngram-addk)::
+add-k (Lidstone) smoothing, eq. (ch3-addk)::
 
     P(x_t | c) = (count(c, x_t) + k) / (count(c) + k |V|),   c = x_{t-n+1} .. x_{t-1}
 
@@ -10,13 +10,14 @@ probabilities over the |V| possible next tokens sum to one. With ``k = 0`` this 
 the maximum-likelihood estimate, which gives probability 0 (perplexity inf) to
 any n-gram that was never seen; ``k = 1`` is Laplace smoothing.
 
-Perplexity on held-out indices x_1..x_N is, eq. (perplexity),
+Perplexity on held-out indices x_1..x_N is, eq. (ch3-perplexity),
 ``exp(-(1 / M) sum_t log P(x_t | c_t))`` over the M = N - n + 1 positions that
 have a full context (the first ``n - 1`` tokens are only context). A bigram is
 thus scored on the same N - 1 transitions that a character RNN predicts when it
 reads one token and predicts the next.
 
-An n-gram model needs a table of |V|^n parameters (:func:`ngram_parameter_count`),
+An n-gram model needs a table of |V|^n parameters, eq. (ch3-ngram-params)
+(:func:`ngram_parameter_count`),
 which is why the course moves on to a hidden state of fixed size.
 """
 
@@ -84,7 +85,7 @@ def _lookup_counts(keys: np.ndarray, counts: np.ndarray, queries: np.ndarray) ->
 
 
 class NGramLM:
-    """Add-k smoothed n-gram model over token indices 0..vocab_size-1, eq. (ngram-addk).
+    """Add-k smoothed n-gram model over token indices 0..vocab_size-1, eq. (ch3-addk).
 
     Parameters
     ----------
@@ -154,7 +155,7 @@ class NGramLM:
     def conditional_probabilities(self, indices) -> np.ndarray:
         """P(x_t | context) for every position t >= order - 1 of ``indices`` (N,).
 
-        Returns an array (N - order + 1,) of probabilities, eq. (ngram-addk).
+        Returns an array (N - order + 1,) of probabilities, eq. (ch3-addk).
         """
         self._require_fitted()
         arr = _as_index_array(indices, self.vocab_size)
@@ -165,7 +166,7 @@ class NGramLM:
         return self._probabilities(_encode_windows(arr, self.order, self.vocab_size))
 
     def _probabilities(self, ngram_codes: np.ndarray) -> np.ndarray:
-        """Eq. (ngram-addk) for encoded n-grams (m,) -> probabilities (m,)."""
+        """Eq. (ch3-addk) for encoded n-grams (m,) -> probabilities (m,)."""
         context_codes = ngram_codes // self.vocab_size  # drop the predicted token
         joint = _lookup_counts(self._ngram_keys, self._ngram_counts, ngram_codes)
         context = _lookup_counts(self._context_keys, self._context_counts, context_codes)
@@ -193,7 +194,7 @@ class NGramLM:
             return float(np.log(probs).sum())
 
     def perplexity(self, indices) -> float:
-        """exp of the mean negative log-likelihood per scored token, eq. (perplexity).
+        """exp of the mean negative log-likelihood per scored token, eq. (ch3-perplexity).
 
         ``indices`` (N,) with N >= order; positions order-1..N-1 are scored.
         Returns ``inf`` when an unsmoothed model (k = 0) meets an unseen n-gram.
@@ -229,7 +230,7 @@ class BigramLM(NGramLM):
 
 
 def ngram_parameter_count(vocab_size: int, order: int) -> int:
-    """|V|^n, the number of entries of a full n-gram probability table (exact Python int)."""
+    """|V|^n, the entries of a full n-gram probability table, eq. (ch3-ngram-params)."""
     return _check_positive_int(vocab_size, "vocab_size") ** _check_positive_int(order, "order")
 
 

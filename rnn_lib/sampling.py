@@ -13,7 +13,7 @@ Generation first *warms up* the state on the prefix (the model reads every prefi
 token; only the logits after the last one are used), then repeatedly picks the next
 token and feeds it back in.
 
-Temperature sampling draws from ``softmax(o / tau)``, eq. (softmax-temperature):
+Temperature sampling draws from ``softmax(o / tau)``, eq. (ch6-temperature):
 ``tau = 1`` samples from the model's distribution, ``tau < 1`` sharpens it and, as
 ``tau -> 0``, approaches greedy decoding (always the arg max); ``tau > 1`` flattens it
 towards uniform.
@@ -73,7 +73,7 @@ def _check_prefix(prefix, vocab_size: int) -> np.ndarray:
 
 
 def softmax_with_temperature(logits, temperature: float = 1.0) -> np.ndarray:
-    """Probabilities ``softmax(logits / tau)`` along the last axis, eq. (softmax-temperature).
+    """Probabilities ``softmax(logits / tau)`` along the last axis, eq. (ch6-temperature).
 
     logits (..., |V|) -> probabilities (..., |V|) in float64. The maximum is subtracted
     before exponentiating, so tiny temperatures give a one-hot on the arg max instead
