@@ -1,0 +1,158 @@
+"""Grading time per notebook: serial vs parallel, sandboxed vs not, vs plain nbgrader.
+
+Grades the same N submissions five ways, each in a fresh copy of the course
+(so nothing is resumed) and each as a separate command, timed from start to
+exit:
+
+1. ``python -m grader autograde --workers 1``            (serial, sandboxed)
+2. ``python -m grader autograde --workers 2``            (parallel, sandboxed)
+3. ``python -m grader autograde --workers 1 --no-sandbox`` (serial, no sandbox)
+4. ``python -m grader autograde --workers 2 --no-sandbox`` (parallel, no sandbox)
+5. ``nbgrader autograde``                                (the baseline: serial, unsandboxed)
+
+By default the course is the grader's fixture course (tests/grading_corpus),
+with submissions alternating between a correct and a partly wrong one. With
+``--course DIR --assignment NAME`` any generated course whose ``submitted/``
+already holds submissions is used instead (it is copied, never modified).
+
+    .venv/bin/python benchmarks/bench_grading.py               # fixture, 8 submissions
+    .venv/bin/python benchmarks/bench_grading.py --submissions 16 --repeat 2
+
+The reference solution's run is cached before timing (it happens once per
+assignment, not per submission). Results are printed as a table and written
+to ``--json`` if given. Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from grading_corpus import corpus, harness  # noqa: E402
+
+
+def _fixture_course(base: Path, submissions: int) -> tuple[Path, str]:
+    course = harness.course_copy(base, "bench-source")
+    shutil.rmtree(course / "submitted", ignore_errors=True)
+    cases = [corpus.BY_STUDENT["honest"], corpus.BY_STUDENT["partial"]]
+    for i in range(submissions):
+        case = cases[i % 2]
+        harness.write_submission(course, dataclasses.replace(case, student=f"student{i:03d}"))
+    return course, corpus.ASSIGNMENT
+
+
+def _own_course(base: Path, source: Path, assignment: str) -> tuple[Path, str]:
+    course = base / "bench-source"
+    shutil.copytree(source, course, ignore=shutil.ignore_patterns(
+        "autograded", "feedback", ".grader", "reports", "__pycache__"))
+    return course, assignment
+
+
+def _fresh(course: Path, base: Path, name: str) -> Path:
+    target = base / name
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(course, target)
+    for step in ("autograded", "feedback"):
+        shutil.rmtree(target / step, ignore_errors=True)
+    shutil.rmtree(target / ".grader" / "results", ignore_errors=True)
+    return target
+
+
+def _time(argv: list[str], cwd: Path, env: dict) -> tuple[float, int]:
+    started = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - started, done.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", type=int, default=8,
+                        help="fixture course: number of submissions (default 8)")
+    parser.add_argument("--course", type=Path, help="a generated course with submissions")
+    parser.add_argument("--assignment", help="assignment of --course")
+    parser.add_argument("--repeat", type=int, default=1, help="timings per configuration")
+    parser.add_argument("--skip-nbgrader", action="store_true", help="no nbgrader baseline")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args(argv)
+    if args.submissions < 1 or args.repeat < 1:
+        parser.error("--submissions and --repeat must be positive")
+    if (args.course is None) != (args.assignment is None):
+        parser.error("--course and --assignment go together")
+
+    env = harness.environment()
+    base = Path(tempfile.mkdtemp(prefix="bench-grading-"))
+    try:
+        if args.course:
+            course, assignment = _own_course(base, args.course.resolve(), args.assignment)
+        else:
+            course, assignment = _fixture_course(base, args.submissions)
+        students = sorted(p.name for p in (course / "submitted").iterdir() if p.is_dir())
+        n = len(students)
+        # Cache the reference run (once per assignment) in the copy every timing starts from.
+        for flags in ([], ["--no-sandbox"]):
+            subprocess.run([sys.executable, "-m", "grader", "autograde", assignment, "--course",
+                            str(course), "--quiet", "--student", students[0], *flags],
+                           cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=False)
+        grader = [sys.executable, "-m", "grader", "autograde", assignment, "--quiet"]
+        configurations = {
+            "grader, 1 worker, sandboxed": grader + ["--workers", "1"],
+            "grader, 2 workers, sandboxed": grader + ["--workers", "2"],
+            "grader, 1 worker, no sandbox": grader + ["--workers", "1", "--no-sandbox"],
+            "grader, 2 workers, no sandbox": grader + ["--workers", "2", "--no-sandbox"],
+        }
+        if not args.skip_nbgrader:
+            configurations["nbgrader autograde (baseline)"] = [
+                sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"]
+        timings: dict[str, list[float]] = {name: [] for name in configurations}
+        for repeat in range(args.repeat):
+            for index, (name, command) in enumerate(configurations.items()):
+                copy = _fresh(course, base, f"run-{repeat}-{index}")
+                if command[2] == "grader":
+                    command = command + ["--course", str(copy)]
+                    cwd = REPO
+                else:
+                    cwd = copy
+                    env_run = dict(env, PYTHONPATH=str(copy / "grading"))
+                seconds, code = _time(command, cwd, env if command[2] == "grader" else env_run)
+                timings[name].append(seconds)
+                print(f"  {name}: {seconds:.1f} s (exit {code})", file=sys.stderr)
+        rows = {name: statistics.median(values) for name, values in timings.items()}
+        print(f"\n{n} submissions of {assignment} ({os.cpu_count()} cores); median of "
+              f"{args.repeat} run(s), whole command, start-up and gradebook included\n")
+        print(f"{'configuration':34} {'total s':>8} {'s/notebook':>11}")
+        for name, seconds in rows.items():
+            print(f"{name:34} {seconds:8.1f} {seconds / n:11.2f}")
+        serial = rows["grader, 1 worker, sandboxed"]
+        parallel = rows["grader, 2 workers, sandboxed"]
+        bare = rows["grader, 1 worker, no sandbox"]
+        print(f"\nparallel speedup (2 workers vs 1, sandboxed): {serial / parallel:.2f}x")
+        print(f"sandbox overhead (serial): {(serial - bare) / n:+.2f} s per notebook "
+              f"({100 * (serial / bare - 1):+.0f}%)")
+        if "nbgrader autograde (baseline)" in rows:
+            baseline = rows["nbgrader autograde (baseline)"]
+            print(f"vs plain nbgrader autograde (serial): {baseline / n:.2f} s per notebook; "
+                  f"grader serial {serial / n:.2f}, parallel {parallel / n:.2f}")
+        if args.json:
+            args.json.write_text(json.dumps({"submissions": n, "assignment": assignment,
+                                             "timings": timings, "median": rows}, indent=1))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
