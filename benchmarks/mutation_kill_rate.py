@@ -339,9 +339,10 @@ def grade_chunk(ps: str, mutants: list[Mutant], root: Path, with_reference: bool
     while process.poll() is None:
         time.sleep(1.0)
         done = len(list((course / "autograded").glob(f"*/{ps}/{ps}.ipynb")))
-        with lock:
-            progress.update(done - reported)
-        reported = done
+        if done > reported:
+            with lock:
+                progress.update(done - reported)
+            reported = done
     with lock:
         progress.update(len(students) - reported)
     scores = pipeline.read_scores(course, ps, students)

@@ -47,7 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import assignments_pipeline as pipeline  # noqa: E402
 from assignments_buggy import BUGGY_SUBMISSIONS, NOISY_CORRECT, REFERENCE_CALLERS  # noqa: E402
 
-pytestmark = pytest.mark.slow
+# Slow (the pipelines take minutes). Under pytest-xdist, ``--dist loadgroup`` keeps every test
+# of this file on one worker, so the session fixture runs the pipelines once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("assignments_pipeline")]
 PROBLEM_SETS = pipeline.PROBLEM_SETS
 COURSE_SCRIPT = pipeline.COURSE_DIR / "course.sh"
 
