@@ -136,6 +136,9 @@ class LoadedPage:
             route.abort()
 
     def wait_for_mathjax(self) -> None:
+        """Wait for MathJax's first typesetting pass (pages without math do not load it)."""
+        if not self.page.evaluate("() => document.querySelector('main .math') !== null"):
+            return
         self.page.wait_for_function(
             "() => window.MathJax && MathJax.startup && MathJax.startup.promise",
             timeout=PAGE_TIMEOUT_MS)
