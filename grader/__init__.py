@@ -21,4 +21,13 @@ and :mod:`grader.kernel`; everything else runs in the trusted grading process):
 - :mod:`grader.feedback`, :mod:`grader.report`: student feedback, instructor report.
 """
 
+import sys as _sys
+
 __version__ = "1.0.0"
+
+# jsonschema (under nbformat) compiles an IRI grammar at import when the optional
+# rfc3987_syntax package is installed: a second or more per grading process,
+# although nbformat's schema never uses that format. Marked absent, it is skipped.
+# (grader.kernel undoes this in the student's kernel.)
+if "jsonschema" not in _sys.modules:
+    _sys.modules.setdefault("rfc3987_syntax", None)

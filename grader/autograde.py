@@ -43,7 +43,6 @@ import grader
 from grader import grading, notebook, sandbox, tripwire
 from grader.course import Course, CourseError
 from grader.executor import ExecutionSettings
-from grader.gradebook import commit_result
 from grader.grading import GradingContext, ReferenceOutcome
 
 EXIT_OK, EXIT_ATTENTION, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -323,7 +322,9 @@ def autograde(options: AutogradeOptions, log: Callable[[str], None] = print) -> 
                       "result_path": result_path, "fingerprint": fingerprint,
                       "timestamp": _timestamp(course, student, options.assignment)})
 
-    from nbgrader.api import Gradebook
+    from nbgrader.api import Gradebook  # the parent only: workers never import nbgrader
+
+    from grader.gradebook import commit_result
 
     summaries: dict[str, dict] = {}
     failed: list[str] = []
