@@ -239,6 +239,13 @@ def corpus_batches(corpus, batch_size: int, num_steps: int) -> list[tuple[np.nda
     ]
 
 
+def _is_index_sequence(data) -> bool:
+    """A 1-D token-index sequence (array or list of ints), as opposed to minibatches."""
+    if isinstance(data, np.ndarray):
+        return data.ndim == 1
+    return isinstance(data, list) and bool(data) and isinstance(data[0], int | np.integer)
+
+
 def _epoch_batches(data, epoch: int):
     """One epoch of minibatches: ``data`` is re-iterable or a callable ``epoch -> iterable``."""
     return data(epoch) if callable(data) else data
@@ -269,7 +276,7 @@ def evaluate_perplexity(model, batches, carry_state: bool = False) -> float:
     starts from zeros. A 1-D index sequence is scored completely through
     :func:`corpus_batches` (16 rows, state carried). No parameter changes.
     """
-    if isinstance(batches, np.ndarray) and batches.ndim == 1:
+    if _is_index_sequence(batches):
         batches, carry_state = corpus_batches(batches, _VALID_ROWS, _VALID_STEPS), True
     total_nll, total_tokens, state = 0.0, 0, None
     for X, Y in batches:
@@ -392,7 +399,7 @@ def _prepare_validation(model, valid_data, valid_carry_state):
     """Validation minibatches (materialised once, so every epoch is scored alike)."""
     if valid_data is None:
         return None, False
-    if isinstance(valid_data, np.ndarray | list) and np.asarray(valid_data).ndim == 1:
+    if _is_index_sequence(valid_data):
         return corpus_batches(valid_data, _VALID_ROWS, _VALID_STEPS), True
     carry = _resolve_carry_state(valid_data, valid_carry_state)
     return list(_epoch_batches(valid_data, 0)), carry

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 __all__ = ["plot_perplexity", "plot_gradient_norms", "plot_hidden_states"]
 
@@ -68,6 +69,8 @@ def plot_perplexity(histories, *, x: str = "epoch", ax: Axes | None = None,
             ax.plot(xs, valid, linestyle="-", marker="o", markersize=3, color=color,
                     label=f"{label} (valid)")
     ax.set_xlabel(_X_AXES[x])
+    if x == "epoch":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("perplexity")
     if log_scale:
         ax.set_yscale("log")

@@ -237,3 +237,15 @@ def test_acceptance_rnn_models_beat_unigram_on_default_corpus(default_corpus_spl
           f"({gru_history.total_seconds:.1f} s)")
     assert numpy_history.final_valid_perplexity < 0.7 * unigram
     assert gru_history.final_valid_perplexity < 0.5 * unigram
+
+
+def test_validation_accepts_ragged_minibatch_lists_and_plain_lists():
+    corpus = pattern_corpus(300)
+    model = NumpyRNNLM(V, 8, dtype=np.float64, seed=0)
+    ragged = corpus_batches(corpus, 4, 20)  # the last chunk is shorter
+    assert ragged[-1][0].shape[0] < 20
+    by_list = model.evaluate(list(corpus))
+    assert model.evaluate(corpus) == pytest.approx(by_list)
+    history = model.fit([random_batch(0)], ragged, epochs=1, lr=0.1, progress=False,
+                        valid_carry_state=True)
+    assert history.valid_perplexity[0] == pytest.approx(model.evaluate(ragged, carry_state=True))
