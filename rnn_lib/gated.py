@@ -1,8 +1,8 @@
 """The gated RNN of the MIT notes: a sigmoid gate mixes the old state with a candidate.
 
-    G_t = sigmoid(X_t W_xg + H_{t-1} W_hg + b_g)                     (eq-gate)
-    Htilde_t = tanh(X_t W_xc + H_{t-1} W_hc + b_c)                   (eq-candidate)
-    H_t = (1 - G_t) * H_{t-1} + G_t * Htilde_t                       (eq-gated-update)
+    G_t = sigmoid(X_t W_xg + H_{t-1} W_hg + b_g)                     (ch5-gate)
+    Htilde_t = tanh(X_t W_xc + H_{t-1} W_hc + b_c)                   (ch5-candidate)
+    H_t = (1 - G_t) * H_{t-1} + G_t * Htilde_t                       (ch5-gated-update)
 
 The two affine maps are stacked column-wise, ``[gate | candidate]``:
 ``W_x = [W_xg | W_xc] (d, 2h)``, ``W_h = [W_hg | W_hc] (h, 2h)``,
@@ -31,7 +31,7 @@ class GatedStepCache:
 
 
 def gated_step_forward(X, H_prev, W_x, W_h, b):
-    """One step of the gated RNN, eqs. (eq-gate)-(eq-gated-update).
+    """One step of the gated RNN, eqs. (ch5-gate)-(ch5-gated-update).
 
     Args:
         X: ``(n, d)``; H_prev: ``(n, h)``; W_x: ``(d, 2h)``; W_h: ``(h, 2h)``;

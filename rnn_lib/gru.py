@@ -1,9 +1,9 @@
 """The gated recurrent unit, with PyTorch's equations and gate order (r, z, n).
 
-    R_t = sigmoid(X_t W_xr + b_xr + H_{t-1} W_hr + b_hr)             (eq-gru-reset)
-    Z_t = sigmoid(X_t W_xz + b_xz + H_{t-1} W_hz + b_hz)             (eq-gru-update)
-    N_t = tanh(X_t W_xn + b_xn + R_t * (H_{t-1} W_hn + b_hn))        (eq-gru-candidate)
-    H_t = (1 - Z_t) * N_t + Z_t * H_{t-1}                            (eq-gru-state)
+    R_t = sigmoid(X_t W_xr + b_xr + H_{t-1} W_hr + b_hr)             (ch5-gru-reset)
+    Z_t = sigmoid(X_t W_xz + b_xz + H_{t-1} W_hz + b_hz)             (ch5-gru-update)
+    N_t = tanh(X_t W_xn + b_xn + R_t * (H_{t-1} W_hn + b_hn))        (ch5-gru-candidate)
+    H_t = (1 - Z_t) * N_t + Z_t * H_{t-1}                            (ch5-gru-state)
 
 ``W_x = [W_xr | W_xz | W_xn] (d, 3h)`` is ``torch.nn.GRU``'s
 ``weight_ih_l0.T`` and ``W_h (h, 3h)`` its ``weight_hh_l0.T``. The biases stay
@@ -35,7 +35,7 @@ class GRUStepCache:
 
 
 def gru_step_forward(X, H_prev, W_x, W_h, b_x, b_h):
-    """One GRU step, eqs. (eq-gru-reset)-(eq-gru-state).
+    """One GRU step, eqs. (ch5-gru-reset)-(ch5-gru-state).
 
     Args:
         X: ``(n, d)``; H_prev: ``(n, h)``; W_x: ``(d, 3h)``; W_h: ``(h, 3h)``;

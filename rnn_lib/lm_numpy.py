@@ -1,7 +1,7 @@
 """A character-level RNN language model in numpy, and the training loop shared with torch.
 
 The model reads one-hot characters and predicts the next one, eq. (ch6-rnn-lm)
-(the layers of eqs. (eq-rnn-state) and (eq-rnn-output))::
+(the layers of eqs. (ch2-rnn-state) and (ch2-rnn-output))::
 
     H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h),    O_t = H_t W_hq + b_q
 

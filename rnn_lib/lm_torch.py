@@ -60,7 +60,7 @@ class TorchRNNLM(nn.Module):
     num_hiddens : int
         h, hidden units per layer.
     cell : {"rnn", "gru", "lstm"}
-        The recurrent layer (``"rnn"`` is the tanh Elman RNN of eq. (eq-rnn-state)).
+        The recurrent layer (``"rnn"`` is the tanh Elman RNN of eq. (ch2-rnn-state)).
     num_layers : int
         Stacked recurrent layers.
     embedding_dim : int or None

@@ -1,11 +1,11 @@
 """Long short-term memory, in PyTorch's layout and gate order (i, f, g, o).
 
-    I_t = sigmoid(X_t W_xi + H_{t-1} W_hi + b_i)                     (eq-lstm-input)
-    F_t = sigmoid(X_t W_xf + H_{t-1} W_hf + b_f)                     (eq-lstm-forget)
-    G_t = tanh(X_t W_xg + H_{t-1} W_hg + b_g)                        (eq-lstm-candidate)
-    O_t = sigmoid(X_t W_xo + H_{t-1} W_ho + b_o)                     (eq-lstm-output)
-    C_t = F_t * C_{t-1} + I_t * G_t                                  (eq-lstm-cell)
-    H_t = O_t * tanh(C_t)                                            (eq-lstm-hidden)
+    I_t = sigmoid(X_t W_xi + H_{t-1} W_hi + b_i)                     (ch5-lstm-input)
+    F_t = sigmoid(X_t W_xf + H_{t-1} W_hf + b_f)                     (ch5-lstm-forget)
+    G_t = tanh(X_t W_xg + H_{t-1} W_hg + b_g)                        (ch5-lstm-candidate)
+    O_t = sigmoid(X_t W_xo + H_{t-1} W_ho + b_o)                     (ch5-lstm-output)
+    C_t = F_t * C_{t-1} + I_t * G_t                                  (ch5-lstm-cell)
+    H_t = O_t * tanh(C_t)                                            (ch5-lstm-hidden)
 
 ``W_x = [W_xi | W_xf | W_xg | W_xo] (d, 4h)`` is ``torch.nn.LSTM``'s
 ``weight_ih_l0.T``, ``W_h (h, 4h)`` its ``weight_hh_l0.T`` and ``b (4h,)`` the
@@ -45,7 +45,7 @@ class LSTMCache:
 
 
 def lstm_step_forward(X, H_prev, C_prev, W_x, W_h, b):
-    """One LSTM step, eqs. (eq-lstm-input)-(eq-lstm-hidden).
+    """One LSTM step, eqs. (ch5-lstm-input)-(ch5-lstm-hidden).
 
     Args:
         X: ``(n, d)``; H_prev, C_prev: ``(n, h)``; W_x: ``(d, 4h)``;

@@ -8,13 +8,13 @@ symbols (``K`` message symbols, ``D`` distractor symbols, one query symbol)::
     x_{L+2}        the query symbol
 
 The target is ``m``, read out from the hidden state after the query step,
-``O = H_T W_hq + b_q`` (eq. (eq-rnn-output) at the last step only). Chance accuracy
+``O = H_T W_hq + b_q`` (eq. (ch2-rnn-output) at the last step only). Chance accuracy
 is ``1 / K``. Nothing between ``x_1`` and the query is useful, so a model succeeds
 only if it writes ``m`` into its state at step 1 and keeps it through ``L``
 irrelevant inputs: a test of how far back a recurrent model can remember.
 
 :class:`MemoryClassifier` wraps a vanilla RNN (``nn.RNN``), the gated RNN of
-eqs. (eq-gate)-(eq-gated-update) (:class:`GatedRNNLayer`), ``nn.GRU`` or
+eqs. (ch5-gate)-(ch5-gated-update) (:class:`GatedRNNLayer`), ``nn.GRU`` or
 ``nn.LSTM``. :func:`numpy_recurrent_weights` exports a trained model's recurrent
 weights in rnn_lib's layout, and :func:`numpy_states_and_gates` replays a sequence
 through rnn_lib's numpy step functions to read the gate values over time.
@@ -108,7 +108,7 @@ def memory_task_batch(num_sequences: int, delay: int, rng: np.random.Generator, 
 
 
 class GatedRNNLayer(nn.Module):
-    """The gated RNN of eqs. (eq-gate)-(eq-gated-update) in torch.
+    """The gated RNN of eqs. (ch5-gate)-(ch5-gated-update) in torch.
 
     Parameters are stored in rnn_lib's layout, columns ``[gate | candidate]``:
     ``W_x (d, 2h)``, ``W_h (h, 2h)``, ``b (2h,)``, so they can be handed to
@@ -211,7 +211,7 @@ def train_memory_classifier(cell: str, delay: int, *, num_hiddens: int = 16,
 
     Every step draws a new batch (the task has unlimited data), computes the mean
     cross-entropy of the last-step prediction, clips the global gradient norm to
-    ``max_norm`` (eq. (eq-clip)) and takes an Adam step. Training stops after
+    ``max_norm`` (eq. (ch4-clip)) and takes an Adam step. Training stops after
     ``steps`` updates, or earlier once an exponential moving average of the loss
     (weight 0.1 on the newest batch) is below ``target_loss`` (None: never early).
 
@@ -325,8 +325,8 @@ def numpy_states_and_gates(model: MemoryClassifier, X: np.ndarray):
 
     Returns ``H (T, n, h)`` (float64) and a dict of gate values over time, each
     ``(T, n, h)``: ``{}`` for the vanilla RNN; ``{"G"}`` for the gated RNN (eq.
-    (eq-gate)); ``{"R", "Z"}`` for the GRU (eqs. (eq-gru-reset), (eq-gru-update));
-    ``{"I", "F", "O", "C"}`` for the LSTM (eqs. (eq-lstm-input)-(eq-lstm-cell);
+    (ch5-gate)); ``{"R", "Z"}`` for the GRU (eqs. (ch5-gru-reset), (ch5-gru-update));
+    ``{"I", "F", "O", "C"}`` for the LSTM (eqs. (ch5-lstm-input)-(ch5-lstm-cell);
     ``C`` is the memory cell, not a gate).
     """
     weights = numpy_recurrent_weights(model)

@@ -25,7 +25,7 @@ def global_norm(grads) -> float:
 def clip_gradients(grads, max_norm: float):
     """Rescale gradients so their global L2 norm is at most ``max_norm``.
 
-    ``g <- min(1, max_norm / ||g||) g`` (eq-clip): every array is scaled by the
+    ``g <- min(1, max_norm / ||g||) g`` (ch4-clip): every array is scaled by the
     same factor, so the direction of the full gradient is preserved.
 
     Args:

@@ -1,8 +1,8 @@
 """The output layer, the softmax cross-entropy loss and perplexity.
 
-    O_t = H_t W_hq + b_q                                            (eq-rnn-output)
-    L = -(1 / (T n)) sum_{t, i} log softmax(O_t)[i, y_{t,i}]        (eq-mean-nll)
-    perplexity = exp(L)                                             (eq-perplexity)
+    O_t = H_t W_hq + b_q                                            (ch2-rnn-output)
+    L = -(1 / (T n)) sum_{t, i} log softmax(O_t)[i, y_{t,i}]        (ch3-cross-entropy)
+    perplexity = exp(L)                                             (ch3-perplexity)
 
 ``H`` may be one step ``(n, h)`` or a sequence ``(T, n, h)``; the output
 layer is applied to every row independently, so both share one code path.
@@ -27,7 +27,7 @@ class OutputCache:
 
 
 def output_forward(H, W_hq, b_q):
-    """Affine read-out of the hidden states, eq. (eq-rnn-output).
+    """Affine read-out of the hidden states, eq. (ch2-rnn-output).
 
     Args:
         H: hidden states, ``(n, h)`` or ``(T, n, h)``.
@@ -80,7 +80,7 @@ def softmax(O: np.ndarray) -> np.ndarray:
 
 
 def softmax_cross_entropy(O, Y):
-    """Mean negative log-likelihood of integer targets, eq. (eq-mean-nll).
+    """Mean negative log-likelihood of integer targets, eq. (ch3-cross-entropy).
 
     Args:
         O: logits, ``(T, n, q)`` or ``(n, q)``.
@@ -109,7 +109,7 @@ def softmax_cross_entropy(O, Y):
 
 
 def perplexity(mean_nll: float) -> float:
-    """Perplexity ``exp(mean_nll)``, eq. (eq-perplexity).
+    """Perplexity ``exp(mean_nll)``, eq. (ch3-perplexity).
 
     1 for a model that puts all its probability on the right token, ``|V|``
     for one that guesses uniformly over ``|V|`` tokens, infinity for one that

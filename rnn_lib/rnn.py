@@ -1,8 +1,8 @@
 """The vanilla (Elman) RNN layer: one step, a whole sequence, and their gradients.
 
-Notation (rows are examples, sequences are time-major)::
+Notation (rows are examples, sequences are time-major); labels are the book's::
 
-    H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)                      (eq-rnn-state)
+    H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)                      (ch2-rnn-state)
 
 with ``X_t (n, d)``, ``H_t (n, h)``, ``W_xh (d, h)``, ``W_hh (h, h)``,
 ``b_h (h,)``; a sequence ``X`` is ``(T, n, d)`` and its states ``H`` are
@@ -51,7 +51,7 @@ def _check_params(W_xh: np.ndarray, W_hh: np.ndarray, b_h: np.ndarray) -> tuple[
 
 
 def rnn_step_forward(X, H_prev, W_xh, W_hh, b_h):
-    """One time step of the RNN, eq. (eq-rnn-state).
+    """One time step of the RNN, eq. (ch2-rnn-state).
 
     Args:
         X: inputs at this step, ``(n, d)``.
@@ -98,7 +98,7 @@ def rnn_step_backward(dH, cache: RNNStepCache):
 
 
 def rnn_forward(X, H0, W_xh, W_hh, b_h):
-    """Run the RNN over a whole sequence, eq. (eq-rnn-state) for t = 1..T.
+    """Run the RNN over a whole sequence, eq. (ch2-rnn-state) for t = 1..T.
 
     The input projection ``X_t W_xh + b_h`` does not depend on the state, so
     it is computed for all T steps in one matrix product; only
