@@ -196,6 +196,38 @@ def record(name: str, value: Any, *, verdict: str | None = None, points: float =
     return None
 
 
+# --------------------------------------------------------------------------- course helpers
+
+
+def course_check(module: str, check: str, cases: str | None, args: tuple, kwargs: dict) -> None:
+    """What a helper's step-(c) function does inside the sandbox: record, do not judge.
+
+    The course's helper modules declare their comparison functions in
+    ``__verdicts__`` (see :mod:`grader.tripwire`); in the sandbox's copy each
+    one is replaced by a call of this function. The last positional argument
+    (the student's runs from step (b)) becomes the recorded value; the other
+    positional arguments (the cases of step (a)) are dropped, because the
+    trusted side builds them again from their seeds; the keyword arguments
+    become the verdict's options (taken from the reference run, like all options).
+    """
+    if not args:
+        raise TypeError(f"{module}.{check}: expected the student's runs as last argument")
+    record(check.removeprefix("check_"), args[-1], verdict="grader.checks:run_course_check",
+           points=float(kwargs.get("points", 1.0)),
+           options={"module": module, "check": check, "cases": cases, "kwargs": dict(kwargs)})
+
+
+def run_course_check(runs: Any, points: float, *, module: str, check: str, cases: str | None,
+                     kwargs: dict) -> Any:
+    """Trusted side of :func:`course_check`: rebuild the cases, run the real comparison."""
+    helpers = importlib.import_module(module)
+    arguments = ([getattr(helpers, cases)()] if cases else []) + [runs]
+    options = dict(kwargs)
+    if "points" in options:
+        options["points"] = points
+    return getattr(helpers, check)(*arguments, **options)
+
+
 # --------------------------------------------------------------------------- guard (grade mode)
 
 _GUARDED = {

@@ -14,7 +14,14 @@ imports still work, replace the bodies that must not run):
   names in ``__kernel__`` (a tuple of strings); they and the module-level
   functions and classes they use keep their code, every other function and
   class (oracles, expected values, verdicts) keeps only its name and raises.
-  A module without ``__kernel__`` keeps no code at all.
+  A module without ``__kernel__`` keeps no code at all. A module may also map
+  its comparison functions to the functions that make their cases,
+  ``__verdicts__ = {"check_x": "x_cases", "check_y": None}``: in the copy each
+  becomes a stub that records its last positional argument (the student's
+  runs) with :func:`grader.checks.course_check`; the grading process then
+  calls the real function on the decoded runs and on cases it builds itself.
+  Hidden tests written as ``check_x(x_cases(), run_x(f, ...), points=2)``
+  thus become tamper-resistant without changing a line.
 """
 
 from __future__ import annotations
@@ -183,6 +190,7 @@ def tripwire_package(package_dir: str, names: set[str], out_dir: str) -> dict[st
 # --------------------------------------------------------------------------- course helpers
 
 HELPER_STUB = "_grader_trusted_only"
+VERDICT_STUB = "_grader_course_check"
 HELPER_STUB_SOURCE = (
     f"def {HELPER_STUB}(name):\n"
     "    raise RuntimeError(f'{name} belongs to the trusted side of the tests and is not '\n"
@@ -199,6 +207,34 @@ def _kernel_names(tree: ast.Module) -> set[str] | None:
                 raise ValueError("__kernel__ must be a tuple of names (strings)")
             return set(value)
     return None
+
+
+def _verdict_map(tree: ast.Module, defs: dict[str, ast.AST], module: str) -> dict[str, str | None]:
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__verdicts__"
+                                                for t in node.targets):
+            value = ast.literal_eval(node.value)
+            if not isinstance(value, dict) or not all(
+                    isinstance(k, str) and (v is None or isinstance(v, str))
+                    for k, v in value.items()):
+                raise ValueError(f"{module}.__verdicts__ must map function names to the name "
+                                 f"of their cases function (or None)")
+            unknown = sorted(n for pair in value.items() for n in pair
+                             if n is not None and n not in defs)
+            if unknown:
+                raise ValueError(f"{module}.__verdicts__ names {unknown}, which the module "
+                                 f"does not define")
+            return value
+    return {}
+
+
+def _recording_stub(node: ast.FunctionDef, module: str, cases: str | None) -> None:
+    call = (f"return {VERDICT_STUB}({module!r}, {node.name!r}, {cases!r}, args, kwargs)")
+    node.body = [ast.parse(call).body[0]]
+    node.args = ast.arguments(posonlyargs=[], args=[], vararg=ast.arg("args"), kwonlyargs=[],
+                              kw_defaults=[], kwarg=ast.arg("kwargs"), defaults=[])
+    node.decorator_list = []
+    node.returns = None
 
 
 def _kernel_closure(defs: dict[str, ast.AST], tree: ast.Module, roots: set[str]) -> set[str]:
@@ -224,15 +260,21 @@ def _rewrite_helper(text: str, module: str) -> str:
     if missing:
         raise ValueError(f"{module}.__kernel__ names {sorted(missing)}, which the module "
                          f"does not define")
-    keep = _kernel_closure(defs, tree, kernel)
+    verdicts = _verdict_map(tree, defs, module)
+    keep = _kernel_closure(defs, tree, kernel) - set(verdicts)
     for name, node in defs.items():
         if name in keep:
             continue
-        if isinstance(node, ast.ClassDef):
+        if name in verdicts and isinstance(node, ast.FunctionDef):
+            _recording_stub(node, module, verdicts[name])
+        elif isinstance(node, ast.ClassDef):
             _gut_class(node, f"{module}.{name}", HELPER_STUB, keep_doc=False)
         else:
             _gut_function(node, f"{module}.{name}", HELPER_STUB, keep_doc=False)
     _insert_after_future(tree, ast.parse(HELPER_STUB_SOURCE).body[0])
+    if verdicts:
+        _insert_after_future(tree, ast.parse(
+            f"from grader.checks import course_check as {VERDICT_STUB}").body[0])
     return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
 
 

@@ -376,6 +376,53 @@ def verdict(value, points):
     assert done.stdout.split() == ["[7,", "12]", "True", "True"], done.stderr
 
 
+def test_declared_verdicts_record_in_the_sandbox_and_judge_outside(tmp_path):
+    helpers = tmp_path / "helpers" / "hv"
+    helpers.mkdir(parents=True)
+    (helpers / "__init__.py").write_text("")
+    (helpers / "ps.py").write_text('''__kernel__ = ("double_cases", "run_double")
+__verdicts__ = {"check_double": "double_cases"}
+
+
+def double_cases():
+    return [1.0, 2.5]
+
+
+def run_double(function, cases):
+    return [function(c) for c in cases]
+
+
+def check_double(cases, runs, points):
+    right = sum(run == 2 * case for case, run in zip(cases, runs))
+    print(f"{right} of {len(cases)} right")
+    return points * right / len(cases)
+''')
+    out = tmp_path / "out"
+    tripwire.kernel_side_helpers(str(tmp_path / "helpers"), str(out))
+    text = (out / "hv" / "ps.py").read_text()
+    assert "2 * case" not in text and "_grader_course_check('hv.ps', 'check_double'" in text
+    # In the sandbox the check only records (here: plain mode would judge, so call the stub's
+    # target directly and check what it would record).
+    recorded = {}
+    original = checks.record
+    checks.record = lambda name, value, **kw: recorded.update(name=name, value=value, **kw)
+    try:
+        checks.course_check("hv.ps", "check_double", "double_cases", ([9.0], [2.0, 5.0]),
+                            {"points": 3})
+    finally:
+        checks.record = original
+    assert recorded["name"] == "double" and recorded["value"] == [2.0, 5.0]
+    assert recorded["verdict"] == "grader.checks:run_course_check" and recorded["points"] == 3
+    sys.path.insert(0, str(tmp_path / "helpers"))
+    try:
+        spec = CheckSpec("cell", "double", 3.0, recorded["verdict"], 0, 0, payload.encode(0),
+                         recorded["options"])
+        result = judge(spec, [_doc([2.0, 4.0])], "")  # cases rebuilt: [1.0, 2.5]
+        assert result.earned == 1.5 and result.messages == ["1 of 2 right"]
+    finally:
+        sys.path.remove(str(tmp_path / "helpers"))
+
+
 def test_graded_names_come_from_solution_cells(tmp_path):
     nb = nbformat.v4.new_notebook()
     solution = nbformat.v4.new_code_cell("%matplotlib inline\ndef rnn_step_forward():\n    pass\n"
