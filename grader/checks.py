@@ -199,29 +199,39 @@ def record(name: str, value: Any, *, verdict: str | None = None, points: float =
 # --------------------------------------------------------------------------- course helpers
 
 
-def course_check(module: str, check: str, cases: str | None, args: tuple, kwargs: dict) -> None:
+def course_check(module: str, check: str, cases: str | None, args: tuple, kwargs: dict,
+                 runs_at: int | None = None) -> None:
     """What a helper's step-(c) function does inside the sandbox: record, do not judge.
 
     The course's helper modules declare their comparison functions in
     ``__verdicts__`` (see :mod:`grader.tripwire`); in the sandbox's copy each
-    one is replaced by a call of this function. The last positional argument
-    (the student's runs from step (b)) becomes the recorded value; the other
-    positional arguments (the cases of step (a)) are dropped, because the
-    trusted side builds them again from their seeds; the keyword arguments
-    become the verdict's options (taken from the reference run, like all options).
+    one is replaced by a call of this function. The student's runs from step
+    (b) (the last positional argument, or the one at ``runs_at``) become the
+    recorded value. With a ``cases`` function the other positional arguments
+    (the cases of step (a)) are dropped, because the trusted side builds them
+    again from their seeds; with ``runs_at`` they are kept as options. Keyword
+    arguments become options too. Like every option they are taken from the
+    reference solution's run, never from the student's.
     """
     if not args:
-        raise TypeError(f"{module}.{check}: expected the student's runs as last argument")
-    record(check.removeprefix("check_"), args[-1], verdict="grader.checks:run_course_check",
+        raise TypeError(f"{module}.{check}: expected the student's runs as an argument")
+    index = len(args) - 1 if runs_at is None else runs_at
+    others = [a for i, a in enumerate(args) if i != index] if runs_at is not None else []
+    record(check.removeprefix("check_"), args[index], verdict="grader.checks:run_course_check",
            points=float(kwargs.get("points", 1.0)),
-           options={"module": module, "check": check, "cases": cases, "kwargs": dict(kwargs)})
+           options={"module": module, "check": check, "cases": cases, "kwargs": dict(kwargs),
+                    "runs_at": runs_at, "args": others})
 
 
 def run_course_check(runs: Any, points: float, *, module: str, check: str, cases: str | None,
-                     kwargs: dict) -> Any:
+                     kwargs: dict, runs_at: int | None = None, args: list | None = None) -> Any:
     """Trusted side of :func:`course_check`: rebuild the cases, run the real comparison."""
     helpers = importlib.import_module(module)
-    arguments = ([getattr(helpers, cases)()] if cases else []) + [runs]
+    if runs_at is None:
+        arguments = ([getattr(helpers, cases)()] if cases else []) + [runs]
+    else:
+        arguments = list(args or [])
+        arguments.insert(runs_at, runs)
     options = dict(kwargs)
     if "points" in options:
         options["points"] = points

@@ -16,9 +16,11 @@ imports still work, replace the bodies that must not run):
   class (oracles, expected values, verdicts) keeps only its name and raises.
   A module without ``__kernel__`` keeps no code at all. A module may also map
   its comparison functions to the functions that make their cases,
-  ``__verdicts__ = {"check_x": "x_cases", "check_y": None}``: in the copy each
-  becomes a stub that records its last positional argument (the student's
-  runs) with :func:`grader.checks.course_check`; the grading process then
+  ``__verdicts__ = {"check_x": "x_cases", "check_y": None, "check_z": {"runs": 0}}``:
+  in the copy each becomes a stub that records the student's runs (its last
+  positional argument, or the one at position ``runs``; the other positional
+  arguments are then passed on from the reference run) with
+  :func:`grader.checks.course_check`; the grading process then
   calls the real function on the decoded runs and on cases it builds itself.
   Hidden tests written as ``check_x(x_cases(), run_x(f, ...), points=2)``
   thus become tamper-resistant without changing a line.
@@ -209,18 +211,20 @@ def _kernel_names(tree: ast.Module) -> set[str] | None:
     return None
 
 
-def _verdict_map(tree: ast.Module, defs: dict[str, ast.AST], module: str) -> dict[str, str | None]:
+def _verdict_map(tree: ast.Module, defs: dict[str, ast.AST], module: str) -> dict:
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__verdicts__"
                                                 for t in node.targets):
             value = ast.literal_eval(node.value)
             if not isinstance(value, dict) or not all(
-                    isinstance(k, str) and (v is None or isinstance(v, str))
+                    isinstance(k, str) and (v is None or isinstance(v, str)
+                                            or (isinstance(v, dict) and set(v) == {"runs"}
+                                                and isinstance(v["runs"], int)))
                     for k, v in value.items()):
                 raise ValueError(f"{module}.__verdicts__ must map function names to the name "
-                                 f"of their cases function (or None)")
+                                 f"of their cases function, None, or {{'runs': position}}")
             unknown = sorted(n for pair in value.items() for n in pair
-                             if n is not None and n not in defs)
+                             if isinstance(n, str) and n not in defs)
             if unknown:
                 raise ValueError(f"{module}.__verdicts__ names {unknown}, which the module "
                                  f"does not define")
@@ -228,8 +232,12 @@ def _verdict_map(tree: ast.Module, defs: dict[str, ast.AST], module: str) -> dic
     return {}
 
 
-def _recording_stub(node: ast.FunctionDef, module: str, cases: str | None) -> None:
-    call = (f"return {VERDICT_STUB}({module!r}, {node.name!r}, {cases!r}, args, kwargs)")
+def _recording_stub(node: ast.FunctionDef, module: str, how: str | dict | None) -> None:
+    if isinstance(how, dict):
+        call = (f"return {VERDICT_STUB}({module!r}, {node.name!r}, None, args, kwargs, "
+                f"runs_at={how['runs']!r})")
+    else:
+        call = f"return {VERDICT_STUB}({module!r}, {node.name!r}, {how!r}, args, kwargs)"
     node.body = [ast.parse(call).body[0]]
     node.args = ast.arguments(posonlyargs=[], args=[], vararg=ast.arg("args"), kwonlyargs=[],
                               kw_defaults=[], kwarg=ast.arg("kwargs"), defaults=[])
