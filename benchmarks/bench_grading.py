@@ -29,6 +29,7 @@ import argparse
 import dataclasses
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -70,11 +71,17 @@ def _fresh(course: Path, base: Path, name: str) -> Path:
     return target
 
 
-def _time(argv: list[str], cwd: Path, env: dict) -> tuple[float, int]:
-    started = time.perf_counter()
+def _cpu_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _time(argv: list[str], cwd: Path, env: dict) -> tuple[float, float, int]:
+    """Wall-clock and CPU seconds (the command and every process it waited for)."""
+    started, cpu = time.perf_counter(), _cpu_children()
     done = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - started, done.returncode
+    return time.perf_counter() - started, _cpu_children() - cpu, done.returncode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             configurations["nbgrader autograde (baseline)"] = [
                 sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"]
         timings: dict[str, list[float]] = {name: [] for name in configurations}
+        cpu: dict[str, list[float]] = {name: [] for name in configurations}
         for repeat in range(args.repeat):
             for index, (name, command) in enumerate(configurations.items()):
                 copy = _fresh(course, base, f"run-{repeat}-{index}")
@@ -127,28 +135,37 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     cwd = copy
                     env_run = dict(env, PYTHONPATH=str(copy / "grading"))
-                seconds, code = _time(command, cwd, env if command[2] == "grader" else env_run)
+                seconds, used, code = _time(command, cwd,
+                                            env if command[2] == "grader" else env_run)
                 timings[name].append(seconds)
-                print(f"  {name}: {seconds:.1f} s (exit {code})", file=sys.stderr)
+                cpu[name].append(used)
+                print(f"  {name}: {seconds:.1f} s wall, {used:.1f} s CPU (exit {code})",
+                      file=sys.stderr)
         rows = {name: statistics.median(values) for name, values in timings.items()}
-        print(f"\n{n} submissions of {assignment} ({os.cpu_count()} cores); median of "
-              f"{args.repeat} run(s), whole command, start-up and gradebook included\n")
-        print(f"{'configuration':34} {'total s':>8} {'s/notebook':>11}")
+        cpu_rows = {name: statistics.median(values) for name, values in cpu.items()}
+        load = os.getloadavg()[0]
+        print(f"\n{n} submissions of {assignment} ({os.cpu_count()} cores, load average "
+              f"{load:.1f} at the end); median of {args.repeat} run(s), whole command, start-up "
+              f"and gradebook included\n")
+        print(f"{'configuration':34} {'wall s':>7} {'wall s/nb':>10} {'CPU s/nb':>9}")
         for name, seconds in rows.items():
-            print(f"{name:34} {seconds:8.1f} {seconds / n:11.2f}")
+            print(f"{name:34} {seconds:7.1f} {seconds / n:10.2f} {cpu_rows[name] / n:9.2f}")
         serial = rows["grader, 1 worker, sandboxed"]
         parallel = rows["grader, 2 workers, sandboxed"]
         bare = rows["grader, 1 worker, no sandbox"]
         print(f"\nparallel speedup (2 workers vs 1, sandboxed): {serial / parallel:.2f}x")
-        print(f"sandbox overhead (serial): {(serial - bare) / n:+.2f} s per notebook "
-              f"({100 * (serial / bare - 1):+.0f}%)")
+        cpu_overhead = (cpu_rows["grader, 1 worker, sandboxed"]
+                        - cpu_rows["grader, 1 worker, no sandbox"]) / n
+        print(f"sandbox overhead (serial): {(serial - bare) / n:+.2f} s wall per notebook "
+              f"({100 * (serial / bare - 1):+.0f}%), {cpu_overhead:+.2f} s CPU per notebook")
         if "nbgrader autograde (baseline)" in rows:
             baseline = rows["nbgrader autograde (baseline)"]
             print(f"vs plain nbgrader autograde (serial): {baseline / n:.2f} s per notebook; "
                   f"grader serial {serial / n:.2f}, parallel {parallel / n:.2f}")
         if args.json:
             args.json.write_text(json.dumps({"submissions": n, "assignment": assignment,
-                                             "timings": timings, "median": rows}, indent=1))
+                                             "wall": timings, "cpu": cpu, "median_wall": rows,
+                                             "median_cpu": cpu_rows, "load": load}, indent=1))
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return 0
