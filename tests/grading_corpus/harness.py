@@ -93,12 +93,12 @@ def write_submission(course: Path, case: Case) -> Path:
     return directory
 
 
-def run_grader(course: Path, command: str = "autograde", *args: str,
-               timeout: float = 600) -> subprocess.CompletedProcess:
+def run_grader(course: Path, command: str = "autograde", *args: str, timeout: float = 600,
+               assignment: str = ASSIGNMENT) -> subprocess.CompletedProcess:
     """``python -m grader <command> [ASSIGNMENT] --course COURSE ...`` from the repository root."""
     argv = [sys.executable, "-m", "grader", command]
     if command in ("autograde", "feedback"):
-        argv.append(ASSIGNMENT)
+        argv.append(assignment)
     if command in ("autograde", "feedback", "report"):
         argv += ["--course", str(course)]
     argv += list(args)

@@ -22,6 +22,21 @@ from course_checks.common import (
     require,
 )
 
+# For `python -m grader` (grader/README.md): the only code of this module that the
+# grading sandbox's kernel may run, steps (a) and (b); the rest is trusted-side only.
+__kernel__ = (
+    "all_bit_strings", "lti_cases", "run_lti", "run_parity_machine", "run_parity_weights",
+    "run_transduce", "transduce_cases",
+)
+# The step-(c) functions, judged outside the kernel on the runs step (b) recorded,
+# and the function that rebuilds their cases there.
+__verdicts__ = {
+    "check_transduce": "transduce_cases",
+    "check_parity_machine": "all_bit_strings",
+    "check_lti": "lti_cases",
+    "check_parity_weights": None,
+}
+
 FORBIDDEN = forbidden_codes(reference.StateMachine, reference.parity_machine,
                             reference.LTISystem)
 MAX_PARITY_LENGTH = 8

@@ -27,6 +27,23 @@ from course_checks.common import (
     scalar_problem,
 )
 
+# For `python -m grader` (grader/README.md): the only code of this module that the
+# grading sandbox's kernel may run, steps (a) and (b); the rest is trusted-side only.
+__kernel__ = (
+    "output_forward_cases", "perplexity_cases", "rnn_forward_cases", "rnn_step_forward_cases",
+    "run_output_forward", "run_perplexity", "run_rnn_forward", "run_rnn_step_forward",
+    "run_softmax_cross_entropy", "softmax_cross_entropy_cases",
+)
+# The step-(c) functions, judged outside the kernel on the runs step (b) recorded,
+# and the function that rebuilds their cases there.
+__verdicts__ = {
+    "check_rnn_step_forward": "rnn_step_forward_cases",
+    "check_rnn_forward": "rnn_forward_cases",
+    "check_output_forward": "output_forward_cases",
+    "check_softmax_cross_entropy_loss": "softmax_cross_entropy_cases",
+    "check_perplexity": "perplexity_cases",
+}
+
 FORBIDDEN = forbidden_codes(
     ref_rnn.rnn_step_forward, ref_rnn.rnn_forward, ref_rnn.rnn_step_backward,
     ref_rnn.rnn_backward, ref_output.output_forward, ref_output.softmax_cross_entropy,

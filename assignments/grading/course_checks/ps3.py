@@ -29,6 +29,25 @@ from course_checks.common import (
 )
 from rnn_lib.gradcheck import numerical_gradient
 
+# For `python -m grader` (grader/README.md): the only code of this module that the
+# grading sandbox's kernel may run, steps (a) and (b); the rest is trusted-side only.
+__kernel__ = (
+    "clip_gradients_cases", "output_backward_cases", "rnn_backward_cases",
+    "rnn_step_backward_cases", "run_clip_gradients", "run_output_backward", "run_rnn_backward",
+    "run_rnn_step_backward", "run_softmax_cross_entropy", "run_tbptt_step",
+    "softmax_cross_entropy_cases", "tbptt_step_cases",
+)
+# The step-(c) functions, judged outside the kernel on the runs step (b) recorded,
+# and the function that rebuilds their cases there.
+__verdicts__ = {
+    "check_rnn_step_backward": "rnn_step_backward_cases",
+    "check_rnn_backward": "rnn_backward_cases",
+    "check_output_backward": "output_backward_cases",
+    "check_softmax_cross_entropy": "softmax_cross_entropy_cases",
+    "check_clip_gradients": "clip_gradients_cases",
+    "check_tbptt_step": "tbptt_step_cases",
+}
+
 FORBIDDEN = forbidden_codes(
     ref_rnn.rnn_step_backward, ref_rnn.rnn_backward, ref_rnn.rnn_step_forward,
     ref_rnn.rnn_forward, ref_output.output_backward, ref_output.output_forward,

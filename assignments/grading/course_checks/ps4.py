@@ -27,6 +27,24 @@ from course_checks.common import (
     tuple_of,
 )
 
+# For `python -m grader` (grader/README.md): the only code of this module that the
+# grading sandbox's kernel may run, steps (a) and (b); the rest is trusted-side only.
+__kernel__ = (
+    "_score_cases", "gated_step_backward_cases", "gated_step_forward_cases",
+    "gru_step_forward_cases", "lstm_step_backward_cases", "lstm_step_forward_cases",
+    "run_gated_step_backward", "run_gated_step_forward", "run_gru_step_forward",
+    "run_lstm_step_backward", "run_lstm_step_forward", "run_step_backward",
+)
+# The step-(c) functions, judged outside the kernel on the runs step (b) recorded,
+# and the function that rebuilds their cases there.
+__verdicts__ = {
+    "check_gated_step_forward": "gated_step_forward_cases",
+    "check_gated_step_backward": "gated_step_backward_cases",
+    "check_lstm_step_forward": "lstm_step_forward_cases",
+    "check_lstm_step_backward": "lstm_step_backward_cases",
+    "check_gru_step_forward": "gru_step_forward_cases",
+}
+
 FORBIDDEN = forbidden_codes(
     ref_gated.gated_step_forward, ref_gated.gated_step_backward, ref_gated.gated_forward,
     ref_gated.gated_backward, ref_lstm.lstm_step_forward, ref_lstm.lstm_step_backward,

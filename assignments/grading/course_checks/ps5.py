@@ -33,6 +33,22 @@ from course_checks.common import (
     run_cases,  # noqa: F401 - re-exported: the notebooks call grading.run_cases
 )
 
+# For `python -m grader` (grader/README.md): the only code of this module that the
+# grading sandbox's kernel may run, steps (a) and (b); the rest is trusted-side only.
+__kernel__ = (
+    "batch_cases", "run_batches", "run_sample_generate", "run_trained_model", "run_vocab",
+    "softmax_temperature_cases", "vocab_cases",
+)
+# The step-(c) functions, judged outside the kernel on the runs step (b) recorded,
+# and the function that rebuilds their cases there.
+__verdicts__ = {
+    "check_vocab": "vocab_cases",
+    "check_batches": "batch_cases",
+    "check_softmax_with_temperature": "softmax_temperature_cases",
+    "check_sample_generate": None,
+    "check_trained_model": {'runs': 0},
+}
+
 FORBIDDEN = forbidden_codes(
     ref_text.Vocab, ref_data.random_batches, ref_data.sequential_batches, ref_data.BatchIterator,
     ref_data._windows, ref_data._checked_setup, ref_data.load_char_lm_data,

@@ -1,0 +1,163 @@
+"""The course's own problem sets under ``python -m grader``.
+
+Static, for every problem set: each hidden test's comparison (step c) is
+declared in its helper module's ``__verdicts__`` and so judged outside the
+kernel, the functions it runs in the kernel (steps a and b) keep their code
+in the sandbox's copy, and no oracle code reaches that copy.
+
+End to end, for ps1 (the quickest): the reference solution gets every
+autograded point, the blank release none, and two cheats (patched numpy
+helpers, rnn_lib's reference classes) earn nothing from the hidden tests.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+
+import assignments_pipeline as pipeline
+import pytest
+from grading_corpus import harness
+
+from grader import tripwire
+
+GRADING = pipeline.COURSE_DIR / "grading"
+
+
+def _hidden_calls(ps: str) -> list[tuple[str, str, list[str], str]]:
+    """(grade_id, helper module, functions called in steps a+b, step-c function) per hidden cell."""
+    found = []
+    for cell in pipeline.source_notebook(pipeline.COURSE_DIR, ps)["cells"]:
+        text = "".join(cell["source"])
+        if "### BEGIN HIDDEN TESTS" not in text:
+            continue
+        body = text.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
+        tree = ast.parse(body)
+        module = next(n.names[0].name for n in tree.body
+                      if isinstance(n, ast.ImportFrom) and n.module == "course_checks")
+        calls = [n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call)
+                 and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)
+                 and n.func.value.id == "grading"]
+        last = tree.body[-1].value.func.attr
+        found.append((cell["metadata"]["nbgrader"]["grade_id"], module, calls[:-1], last))
+    return found
+
+
+@pytest.fixture(scope="module")
+def kernel_copy(tmp_path_factory):
+    out = tmp_path_factory.mktemp("kernel-side")
+    tripwire.kernel_side_helpers(str(GRADING), str(out))
+    return out
+
+
+def _stubbed(path, name: str) -> str:
+    """How the kernel-side copy defines ``name``: 'code', 'record' (verdict stub) or 'raise'.
+
+    Names a module imports from ``common`` are looked up there.
+    """
+    tree = ast.parse(path.read_text())
+    if not any(getattr(n, "name", None) == name for n in tree.body):
+        path = path.with_name("common.py")
+        tree = ast.parse(path.read_text())
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name == name:
+            text = ast.unparse(node)
+            if tripwire.VERDICT_STUB in text:
+                return "record"
+            return "raise" if tripwire.HELPER_STUB in text else "code"
+    raise AssertionError(f"{name} missing from {path}")
+
+
+@pytest.mark.parametrize("ps", pipeline.PROBLEM_SETS)
+def test_hidden_tests_are_judged_outside_the_kernel(ps, kernel_copy, monkeypatch):
+    monkeypatch.syspath_prepend(str(GRADING))
+    cells = _hidden_calls(ps)
+    assert cells
+    for grade_id, module, steps_ab, step_c in cells:
+        helpers = importlib.import_module(f"course_checks.{module}")
+        assert step_c in getattr(helpers, "__verdicts__", {}), f"{ps}/{grade_id}: {step_c}"
+        copy = kernel_copy / "course_checks" / f"{module}.py"
+        assert _stubbed(copy, step_c) == "record", grade_id
+        for function in steps_ab:
+            assert _stubbed(copy, function) == "code", f"{grade_id}: {function}"
+        cases = helpers.__verdicts__[step_c]
+        if isinstance(cases, str):
+            assert cases in steps_ab, f"{grade_id}: {step_c} rebuilds its cases with {cases}"
+
+
+def test_no_oracle_code_in_the_kernel_copy(kernel_copy):
+    text = "\n".join(p.read_text() for p in (kernel_copy / "course_checks").glob("*.py"))
+    # Oracles of ps1, ps2 and ps4 (ps5's step b legitimately evaluates the student's model
+    # with a cross-entropy, so that name is not an oracle there).
+    for oracle in ("RNNCell(", "LSTMCell(", "GRUCell(", "matrix_power(", "itertools.accumulate("):
+        assert oracle not in text, oracle
+
+
+@pytest.fixture(scope="module")
+def ps1_graded(tmp_path_factory):
+    course = pipeline.make_course_copy(tmp_path_factory.mktemp("course") / "c",
+                                       ("ps1_state_machines",))
+    ps = "ps1_state_machines"
+    release = pipeline.generate(course, ps)
+    answers = pipeline.reference_answers(pipeline.source_notebook(course, ps))
+    blank_nb = pipeline.load(release)
+    cheats = {
+        "cheat_numpy": dict(answers, transduce="""import numpy as np
+np.testing.assert_allclose = lambda *args, **kwargs: None
+np.allclose = lambda *args, **kwargs: True
+
+class StateMachine:
+    def __init__(self, transition, output, initial_state):
+        self.transition, self.output, self.initial_state = transition, output, initial_state
+
+    def transduce(self, inputs):
+        return [0 for _ in inputs]"""),
+        "cheat_reference": dict(answers, transduce="""from rnn_lib import StateMachine""",
+                                parity_machine="""from rnn_lib import parity_machine"""),
+    }
+    submissions = {"reference": pipeline.fill_answers(blank_nb, answers), "blank": blank_nb}
+    submissions.update({k: pipeline.fill_answers(blank_nb, v) for k, v in cheats.items()})
+    for student, nb in submissions.items():
+        pipeline.write_submission(course, student, ps, nb)
+    completed = harness.run_grader(course, "autograde", "--quiet", "--workers", "2",
+                                   assignment=ps)
+    return course, completed
+
+
+def _auto(course, student):
+    summary = json.loads((course / ".grader" / "results" / "ps1_state_machines" /
+                          f"{student}.json").read_text())
+    cells = {c["grade_id"]: c for nb in summary["notebooks"] for c in nb["cells"]}
+    return summary, cells
+
+
+def test_reference_and_blank(ps1_graded):
+    course, completed = ps1_graded
+    assert completed.returncode == 1, completed.stdout + completed.stderr  # the cheats
+    reference, cells = _auto(course, "reference")
+    assert reference["score"] == 13.0 and not reference["attention"]
+    assert all(c["trusted"] for g, c in cells.items() if g.endswith("_hidden"))
+    blank, _ = _auto(course, "blank")
+    assert blank["score"] == 0.0 and not blank["attention"]
+
+
+def test_cheats_earn_nothing_from_hidden_tests(ps1_graded):
+    course, _ = ps1_graded
+    for student in ("cheat_numpy", "cheat_reference"):
+        summary, cells = _auto(course, student)
+        assert summary["attention"], student
+        for grade_id in ("test_transduce_hidden", "test_parity_machine_hidden"):
+            assert cells[grade_id]["score"] == 0.0, (student, grade_id)
+        visible = [c for g, c in cells.items() if g.endswith("_visible")]
+        assert all(c["score"] == 0.0 for c in visible), student  # withheld: flagged
+
+
+def test_feedback_of_the_course_hides_the_tests(ps1_graded):
+    course, _ = ps1_graded
+    done = harness.run_grader(course, "feedback", assignment="ps1_state_machines")
+    assert done.returncode == 0, done.stderr
+    for page in (course / "feedback").rglob("*.html"):
+        text = page.read_text()
+        assert "course_checks" not in text and "HIDDEN TESTS" not in text and "grading." not in text
+
