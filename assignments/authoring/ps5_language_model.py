@@ -149,7 +149,7 @@ def random_batches(corpus, batch_size, num_steps, *, rng):
     count = (len(corpus) - num_steps) // (num_steps * batch_size)
     offset = int(rng.integers(num_steps))
     n_windows = (len(corpus) - 1 - offset) // num_steps
-    order = rng.permutation(n_windows)[:count * batch_size]
+    order = rng.permutation(n_windows)  # only the first count * batch_size are used
     for i in range(count):
         starts = offset + num_steps * order[i * batch_size:(i + 1) * batch_size]
         positions = np.arange(num_steps)[:, None] + starts[None, :]
