@@ -46,16 +46,16 @@ D2L_REFERENCE = {"scratch RNN": (7.42, 48), "nn.RNN": (7.19, 41), "LSTM": (6.85,
 # "data noising", a regulariser for small corpora). No dropout in the numpy model.
 WINDOWS_PER_ROUND = 5_000
 CONFIGS = {
-    "numpy RNN": dict(kind="numpy", hidden=256, batch=32, optimizer="sgd", clip=1.0,
-                      schedule=[(1.0, 4), (0.3, 2)], noise=0.1),
+    "numpy RNN": dict(kind="numpy", hidden=128, batch=32, optimizer="sgd", clip=1.0,
+                      schedule=[(1.0, 16), (0.3, 1)], noise=0.15),
     "torch RNN": dict(kind="torch", cell="rnn", hidden=256, embedding=32, dropout=0.3,
                       batch=32, optimizer="adam", clip=1.0, schedule=[(3e-3, 4), (1e-3, 2)],
                       noise=0.1),
     "torch LSTM": dict(kind="torch", cell="lstm", hidden=128, embedding=32, dropout=0.3,
                        batch=32, optimizer="adam", clip=1.0, schedule=[(5e-3, 4), (1e-3, 2)],
                        noise=0.1),
-    "torch GRU": dict(kind="torch", cell="gru", hidden=128, embedding=32, dropout=0.3,
-                      batch=32, optimizer="adam", clip=1.0, schedule=[(4e-3, 4), (1e-3, 2)],
+    "torch GRU": dict(kind="torch", cell="gru", hidden=192, embedding=32, dropout=0.4,
+                      batch=32, optimizer="adam", clip=1.0, schedule=[(4e-3, 6), (1e-3, 2)],
                       noise=0.1),
 }
 

@@ -329,9 +329,10 @@ def train_language_model(
             partitioning); default: ``train_data.sequential`` if present, else False.
         valid_carry_state: the same for validation minibatches (default as above;
             always True for a 1-D sequence).
-        max_seconds: stop after this much training time, even mid-epoch (the last,
-            partial epoch is still recorded and evaluated). Results then depend on
-            the machine's speed; leave None for reproducible runs.
+        max_seconds: stop after this much training time in this call, even
+            mid-epoch (the last, partial epoch is still recorded and evaluated).
+            Results then depend on the machine's speed; leave None for
+            reproducible runs.
         progress: show a tqdm progress bar (on stderr) over minibatches.
         name: label for the history (default: the model's ``name``).
         history: continue this history instead of starting a new one.
@@ -349,6 +350,7 @@ def train_language_model(
     history = history if history is not None else TrainHistory(name or model.name)
     first_epoch = history.epoch[-1] + 1 if history.epoch else 1
     elapsed = history.total_seconds
+    budget_end = elapsed + max_seconds if max_seconds is not None else math.inf
     tokens = history.tokens[-1] if history.tokens else 0
     total = _batches_per_epoch(train_data)
     bar = tqdm(total=total * epochs if total else None, desc=history.name or "training",
@@ -366,7 +368,7 @@ def train_language_model(
                 norm_sum += grad_norm
                 n_batches += 1
                 bar.update(1)
-                if max_seconds is not None and elapsed + time.perf_counter() - start > max_seconds:
+                if elapsed + time.perf_counter() - start > budget_end:
                     history.stopped_early = True
                     break
             if n_batches == 0:

@@ -117,11 +117,14 @@ def test_fit_continues_a_history_and_stops_on_time_budget():
     corpus = pattern_corpus()
     train = BatchIterator(corpus, 4, 10, seed=0)
     model = NumpyRNNLM(V, 8, seed=0)
-    history = model.fit(train, epochs=1, lr=0.5, progress=False)
+    history = model.fit(train, epochs=2, lr=0.5, progress=False)
+    history = model.fit(train, epochs=1, lr=0.5, progress=False, history=history,
+                        max_seconds=600.0)  # the budget counts this call only
+    assert history.epoch == [1, 2, 3] and not history.stopped_early
     history = model.fit(train, epochs=1, lr=0.5, progress=False, history=history,
                         max_seconds=1e-9)
-    assert history.epoch == [1, 2] and history.stopped_early
-    assert history.tokens[1] - history.tokens[0] == 4 * 10  # one minibatch, then stop
+    assert history.epoch == [1, 2, 3, 4] and history.stopped_early
+    assert history.tokens[3] - history.tokens[2] == 4 * 10  # one minibatch, then stop
     assert math.isnan(history.valid_perplexity[0])
 
 
