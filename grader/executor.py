@@ -38,6 +38,7 @@ from grader.checks import MIME_EVENT, MIME_RECORD
 
 MAX_OUTPUT_CHARS = 100_000  # per cell; the rest is dropped with a note
 MAX_RECORDS_PER_CELL = 500
+MAX_RECORD_CHARS_PER_CELL = 256 << 20  # what a cell may publish as check records in total
 POLL = 0.1
 _SUBREAPER = False
 
@@ -362,6 +363,7 @@ class _OutputCollector:
 
     def __init__(self, run: CellRun):
         self.run = run
+        self.record_chars = 0
         self.chars = 0
         self.truncated = False
         self.error = False
@@ -384,8 +386,11 @@ class _OutputCollector:
     def _display(self, content: dict, output_type: str) -> None:
         data = content.get("data", {})
         if MIME_RECORD in data:
-            if len(self.run.records) < MAX_RECORDS_PER_CELL and isinstance(data[MIME_RECORD], str):
-                self.run.records.append({"raw": data[MIME_RECORD]})
+            raw = data[MIME_RECORD]
+            if (isinstance(raw, str) and len(self.run.records) < MAX_RECORDS_PER_CELL
+                    and self.record_chars + len(raw) <= MAX_RECORD_CHARS_PER_CELL):
+                self.record_chars += len(raw)
+                self.run.records.append({"raw": raw})
             return
         if MIME_EVENT in data:
             if len(self.run.events) < MAX_RECORDS_PER_CELL and isinstance(data[MIME_EVENT], str):
