@@ -7,7 +7,7 @@
 #   assignments/course.sh autograde [--force] [PS ...]  grade every submission in assignments/submitted/
 #   assignments/course.sh feedback [--force] [PS ...]   feedback HTML -> assignments/feedback/
 #   assignments/course.sh export [FILE]                 grades CSV (default assignments/reports/grades.csv)
-#   assignments/course.sh validate NOTEBOOK...          run a notebook's visible tests (for students)
+#   assignments/course.sh validate NOTEBOOK...          run a notebook's tests (a student version: the visible ones)
 #
 # --force regenerates results that already exist (nbgrader refuses otherwise).
 # COURSE_DIR overrides the course directory (the pipeline tests use a copy).
@@ -107,7 +107,14 @@ case "$command_name" in
         ;;
     validate)
         [[ $# -gt 0 ]] || { echo "course.sh: validate: expected one or more notebooks" >&2; exit 2; }
-        nbgrader validate "$@"
+        notebooks=()
+        for notebook in "$@"; do
+            [[ -f "$notebook" ]] || { echo "course.sh: validate: no such notebook: $notebook" >&2; exit 2; }
+            notebooks+=("$(cd "$(dirname "$notebook")" && pwd)/$(basename "$notebook")")
+        done
+        # From the course directory, so that the course settings apply (an instructor can
+        # validate a source notebook, hidden tests included, as well as a student version).
+        in_course nbgrader validate "${notebooks[@]}"
         ;;
     ""|-h|--help|help)
         usage

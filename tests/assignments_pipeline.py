@@ -206,7 +206,11 @@ def read_scores(course: Path, ps: str, students: list[str]) -> dict[str, Score]:
 def validate(course: Path, notebook: Path) -> bool:
     """True when ``nbgrader validate`` reports that every test passes."""
     result = run_nbgrader(course, "validate", str(notebook), check=False)
-    output = result.stdout + result.stderr
+    return validation_verdict(result.stdout + result.stderr)
+
+
+def validation_verdict(output: str) -> bool:
+    """Read ``nbgrader validate``'s verdict from its output (its exit code is 0 either way)."""
     if "Success! Your notebook passes all the tests." in output:
         return True
     if "VALIDATION FAILED" in output or "failed" in output.lower():
