@@ -246,6 +246,12 @@ def bwrap_command(bwrap: str, spec: SandboxSpec, inner: Sequence[str]) -> list[s
     mounts += [RUNTIME_MOUNT, HOME, HELPERS_MOUNT, MPL_CACHE_MOUNT, SUBMISSION_MOUNT]
     system = _system_binds()
     mounts += [system[i + 2] for i, arg in enumerate(system) if arg == "--ro-bind"]
+    # Fresh filesystems first: a bind made before ``--tmpfs /tmp`` would be
+    # hidden by it, and the course (with its .venv) may itself live under /tmp.
+    args += system
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += ["--size", str(spec.limits.tmp_mb << 20), "--perms", "1777", "--tmpfs", "/tmp"]
+    args += ["--size", str(16 << 20), "--perms", "1777", "--tmpfs", "/dev/shm"]
     # In privileged mode bwrap creates missing parents 0700; the unprivileged
     # kernel must traverse them, so create every ancestor 0755 explicitly.
     seen: set[str] = {"/", "/usr", "/tmp", "/proc", "/dev"}
@@ -254,8 +260,7 @@ def bwrap_command(bwrap: str, spec: SandboxSpec, inner: Sequence[str]) -> list[s
             if ancestor not in seen and not os.path.islink(ancestor):
                 args += ["--perms", "0755", "--dir", ancestor]
                 seen.add(ancestor)
-
-    args += system
+    args += ["--size", str(spec.limits.work_mb << 20), "--perms", "0777", "--tmpfs", HOME]
     for d in ro_dirs:
         args += ["--ro-bind", d, d]
     for host, dest in spec.ro_overlays:
@@ -264,10 +269,6 @@ def bwrap_command(bwrap: str, spec: SandboxSpec, inner: Sequence[str]) -> list[s
         args += ["--ro-bind", spec.submission_dir, SUBMISSION_MOUNT]
     if spec.mpl_cache_dir:
         args += ["--ro-bind", spec.mpl_cache_dir, MPL_CACHE_MOUNT]
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    args += ["--size", str(spec.limits.tmp_mb << 20), "--perms", "1777", "--tmpfs", "/tmp"]
-    args += ["--size", str(16 << 20), "--perms", "1777", "--tmpfs", "/dev/shm"]
-    args += ["--size", str(spec.limits.work_mb << 20), "--perms", "0777", "--tmpfs", HOME]
     args += ["--bind", spec.runtime_dir, RUNTIME_MOUNT]
     args += ["--chdir", HOME]
     args += ["--cap-drop", "ALL"]
