@@ -18,9 +18,14 @@ already holds submissions is used instead (it is copied, never modified).
     .venv/bin/python benchmarks/bench_grading.py               # fixture, 8 submissions
     .venv/bin/python benchmarks/bench_grading.py --submissions 16 --repeat 2
 
-The reference solution's run is cached before timing (it happens once per
-assignment, not per submission). Results are printed as a table and written
-to ``--json`` if given. Run it on an otherwise idle machine.
+Every configuration is also timed on one submission alone: that is the fixed
+cost of a command (imports, the gradebook, starting workers); the marginal
+cost of a notebook is ``(T(n) - T(1)) / (n - 1)``, and the speedup and the
+sandbox overhead are computed from it. CPU seconds count the command and all
+its descendants (workers, sandboxes, kernels). The reference solution's run is
+cached before timing (it happens once per assignment, not per submission).
+Results are printed as a table and written to ``--json`` if given. Run it on an
+otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -126,46 +131,58 @@ def main(argv: list[str] | None = None) -> int:
                 sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"]
         timings: dict[str, list[float]] = {name: [] for name in configurations}
         cpu: dict[str, list[float]] = {name: [] for name in configurations}
+        single: dict[str, list[float]] = {name: [] for name in configurations}
         for repeat in range(args.repeat):
             for index, (name, command) in enumerate(configurations.items()):
-                copy = _fresh(course, base, f"run-{repeat}-{index}")
-                if command[2] == "grader":
-                    command = command + ["--course", str(copy)]
-                    cwd = REPO
-                else:
-                    cwd = copy
-                    env_run = dict(env, PYTHONPATH=str(copy / "grading"))
-                seconds, used, code = _time(command, cwd,
-                                            env if command[2] == "grader" else env_run)
-                timings[name].append(seconds)
-                cpu[name].append(used)
-                print(f"  {name}: {seconds:.1f} s wall, {used:.1f} s CPU (exit {code})",
-                      file=sys.stderr)
+                for only_one in (False, True):
+                    copy = _fresh(course, base, f"run-{repeat}-{index}-{int(only_one)}")
+                    grader_run = command[2] == "grader"
+                    argv = list(command)
+                    if grader_run:
+                        argv += ["--course", str(copy)]
+                    if only_one:
+                        argv.append(f"--student={students[0]}")
+                    run_env = env if grader_run else dict(env, PYTHONPATH=str(copy / "grading"))
+                    seconds, used, code = _time(argv, REPO if grader_run else copy, run_env)
+                    if only_one:
+                        single[name].append(seconds)
+                    else:
+                        timings[name].append(seconds)
+                        cpu[name].append(used)
+                    print(f"  {name}{' (1 submission)' if only_one else ''}: {seconds:.1f} s wall, "
+                          f"{used:.1f} s CPU (exit {code})", file=sys.stderr)
         rows = {name: statistics.median(values) for name, values in timings.items()}
         cpu_rows = {name: statistics.median(values) for name, values in cpu.items()}
+        one = {name: statistics.median(values) for name, values in single.items()}
+        marginal = {name: (rows[name] - one[name]) / max(n - 1, 1) for name in rows}
         load = os.getloadavg()[0]
         print(f"\n{n} submissions of {assignment} ({os.cpu_count()} cores, load average "
-              f"{load:.1f} at the end); median of {args.repeat} run(s), whole command, start-up "
-              f"and gradebook included\n")
-        print(f"{'configuration':34} {'wall s':>7} {'wall s/nb':>10} {'CPU s/nb':>9}")
+              f"{load:.1f} at the end); median of {args.repeat} run(s) of each command\n")
+        print(f"{'configuration':34} {'1 nb s':>7} {f'{n} nb s':>7} {'s/nb':>6} {'marginal':>9} "
+              f"{'CPU s/nb':>9}")
         for name, seconds in rows.items():
-            print(f"{name:34} {seconds:7.1f} {seconds / n:10.2f} {cpu_rows[name] / n:9.2f}")
-        serial = rows["grader, 1 worker, sandboxed"]
-        parallel = rows["grader, 2 workers, sandboxed"]
-        bare = rows["grader, 1 worker, no sandbox"]
-        print(f"\nparallel speedup (2 workers vs 1, sandboxed): {serial / parallel:.2f}x")
+            print(f"{name:34} {one[name]:7.1f} {seconds:7.1f} {seconds / n:6.2f} "
+                  f"{marginal[name]:9.2f} {cpu_rows[name] / n:9.2f}")
+        print("(1 nb: the whole command on one submission, i.e. start-up; s/nb: total / n; "
+              "marginal: (total - 1 nb) / (n - 1), the cost of one more notebook)")
+        serial = marginal["grader, 1 worker, sandboxed"]
+        parallel = marginal["grader, 2 workers, sandboxed"]
+        bare = marginal["grader, 1 worker, no sandbox"]
+        print(f"\nparallel speedup, 2 workers vs 1 (sandboxed): {serial / parallel:.2f}x per "
+              f"notebook, {rows['grader, 1 worker, sandboxed'] / rows['grader, 2 workers, sandboxed']:.2f}x"
+              f" for the whole command")
         cpu_overhead = (cpu_rows["grader, 1 worker, sandboxed"]
                         - cpu_rows["grader, 1 worker, no sandbox"]) / n
-        print(f"sandbox overhead (serial): {(serial - bare) / n:+.2f} s wall per notebook "
+        print(f"sandbox overhead (serial): {serial - bare:+.2f} s wall per notebook "
               f"({100 * (serial / bare - 1):+.0f}%), {cpu_overhead:+.2f} s CPU per notebook")
         if "nbgrader autograde (baseline)" in rows:
-            baseline = rows["nbgrader autograde (baseline)"]
-            print(f"vs plain nbgrader autograde (serial): {baseline / n:.2f} s per notebook; "
-                  f"grader serial {serial / n:.2f}, parallel {parallel / n:.2f}")
+            baseline = marginal["nbgrader autograde (baseline)"]
+            print(f"plain nbgrader autograde: {baseline:.2f} s per notebook (serial, no sandbox); "
+                  f"grader: {serial:.2f} serial, {parallel:.2f} with 2 workers, sandboxed")
         if args.json:
             args.json.write_text(json.dumps({"submissions": n, "assignment": assignment,
-                                             "wall": timings, "cpu": cpu, "median_wall": rows,
-                                             "median_cpu": cpu_rows, "load": load}, indent=1))
+                                             "wall": timings, "cpu": cpu, "wall_one": single,
+                                             "marginal": marginal, "load": load}, indent=1))
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return 0

@@ -162,13 +162,14 @@ class Grader:
             rnn_lib_dir = None
         if rnn_lib_dir:
             copy = os.path.join(base, "rnn_lib")
-            gutted = tripwire.tripwire_package(rnn_lib_dir, self.graded_names, copy)
+            _build_once(copy, [rnn_lib_dir], sorted(self.graded_names),
+                        lambda: tripwire.tripwire_package(rnn_lib_dir, self.graded_names, copy))
             overlays.append((copy, rnn_lib_dir))
-            self.gutted = gutted
         helpers = None
         if self.course.helpers_dir:
             helpers = os.path.join(base, "helpers")
-            tripwire.kernel_side_helpers(self.course.helpers_dir, helpers)
+            _build_once(helpers, [self.course.helpers_dir], [],
+                        lambda: tripwire.kernel_side_helpers(self.course.helpers_dir, helpers))
         scratch = os.path.join("/tmp" if os.path.isdir("/tmp") else base, "grader-scratch")
         os.makedirs(scratch, exist_ok=True)
         self.settings = dataclasses.replace(
@@ -226,6 +227,20 @@ class Grader:
         directory = self.course.path("submitted", student, self.assignment)
         return _digest(student, json.dumps(self.reference_keys, sort_keys=True),
                        _submission_digest(directory))
+
+
+def _build_once(target: str, sources: list[str], extra: list[str], build: Callable) -> None:
+    """Run ``build`` unless ``target`` was built from the same sources by this grader version."""
+    key = _digest(grader.__version__, tripwire.tree_digest(sources),
+                  tripwire.tree_digest([os.path.dirname(tripwire.__file__)]), *extra)
+    stamp = os.path.join(target, ".grader-build")
+    if os.path.exists(stamp):
+        with open(stamp) as f:
+            if f.read() == key:
+                return
+    build()
+    with open(stamp, "w") as f:
+        f.write(key)
 
 
 def _rnn_lib_dir() -> str | None:
