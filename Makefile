@@ -38,3 +38,19 @@ test: setup system-deps
 ## lint: ruff over everything
 lint: setup
 	$(BIN)/ruff check .
+
+## release: student versions of every problem set -> assignments/release/
+release: setup
+	assignments/course.sh release $(PS)
+
+## autograde: grade every submission in assignments/submitted/
+autograde: setup
+	assignments/course.sh autograde $(PS)
+
+## feedback: feedback HTML for every graded submission -> assignments/feedback/
+feedback: setup
+	assignments/course.sh feedback $(PS)
+
+## grades: export every grade to assignments/reports/grades.csv (an older export is kept)
+grades: setup
+	assignments/course.sh export
