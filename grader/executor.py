@@ -199,6 +199,11 @@ class SandboxedKernel:
         self.client.load_connection_file(host_file)
         self.client.start_channels()
         self._wait_ready()
+        if self.uid is not None:
+            # The sockets exist now; take the directory back so that the kernel
+            # cannot fill the host's disk with files there.
+            os.chown(self.runtime_dir, 0, 0)
+            os.chmod(self.runtime_dir, 0o755)
         if not sandbox.is_root() and self.sandboxed:
             pid = self.kernel_pid()
             self.namespace = sandbox.user_namespace(pid) if pid else None

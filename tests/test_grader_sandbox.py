@@ -28,6 +28,7 @@ ATTEMPTS = {
     "read the source notebook": lambda: open("@COURSE@/source/fx_rnn/fx_rnn.ipynb").read(),
     "list the course": lambda: os.listdir("@COURSE@"),
     "write into the course": lambda: open("@COURSE@/pwned.txt", "w").write("x"),
+    "write a file next to the kernel's sockets": lambda: open("/run/grader/fill", "wb").write(b"x"),
     "connect to the host": lambda: socket.create_connection(("127.0.0.1", @PORT@), timeout=3),
     "resolve a host name": lambda: socket.getaddrinfo("localhost", 80),
 }
@@ -99,7 +100,7 @@ def test_escape_attempts_are_blocked(tmp_path_factory, listener):
     completed = harness.autograde(course, "--workers", "2")
     assert completed.returncode == 1, completed.stdout + completed.stderr  # flagged: paths
     out = _probe_outputs(course)
-    assert out.count("BLOCKED:") == 8, out
+    assert out.count("BLOCKED:") == 9, out
     assert "ESCAPED" not in out
     assert not (course / "pwned.txt").exists()
     assert listener.accepted == 0
