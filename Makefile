@@ -43,13 +43,20 @@ lint: setup
 release: setup
 	assignments/course.sh release $(PS)
 
-## autograde: grade every submission in assignments/submitted/
-autograde: setup
-	assignments/course.sh autograde $(PS)
+# Problem sets to work on: all of them unless PS="ps1_state_machines ..." is given.
+PS ?= $(notdir $(patsubst %/,%,$(wildcard assignments/source/*/)))
 
-## feedback: feedback HTML for every graded submission -> assignments/feedback/
-feedback: setup
-	assignments/course.sh feedback $(PS)
+## autograde: grade every submission in assignments/submitted/ (sandboxed, parallel; resumes if interrupted)
+## feedback: feedback HTML (check names, points, messages; never hidden tests) -> assignments/feedback/
+# Every problem set is processed even if one needs attention; the worst exit status is returned.
+autograde feedback: setup
+	@status=0; for ps in $(PS); do \
+	  echo "== $@ $$ps"; $(BIN)/python -m grader $@ $$ps || { rc=$$?; [ $$rc -gt $$status ] && status=$$rc; }; \
+	done; exit $$status
+
+## report: class report -> assignments/reports/ (grades.csv, checks.csv, report.html with plots)
+report: setup
+	$(BIN)/python -m grader report
 
 ## grades: export every grade to assignments/reports/grades.csv (an older export is kept)
 grades: setup

@@ -6,7 +6,7 @@
 #   assignments/course.sh release [--force] [PS ...]    student versions -> assignments/release/
 #   assignments/course.sh autograde [--force] [PS ...]  grade every submission in assignments/submitted/
 #   assignments/course.sh feedback [--force] [PS ...]   feedback HTML -> assignments/feedback/
-#   assignments/course.sh export [FILE]                 grades CSV (default assignments/reports/grades.csv)
+#   assignments/course.sh export [FILE]                 grades CSV (default assignments/reports/nbgrader_grades.csv)
 #   assignments/course.sh validate NOTEBOOK...          run a notebook's tests (a student version: the visible ones)
 #
 # --force regenerates results that already exist (nbgrader refuses otherwise).
@@ -94,7 +94,7 @@ case "$command_name" in
         exit "$status"
         ;;
     export)
-        target="${1:-$COURSE_DIR/reports/grades.csv}"
+        target="${1:-$COURSE_DIR/reports/nbgrader_grades.csv}"
         mkdir -p "$(dirname "$target")"
         target="$(cd "$(dirname "$target")" && pwd)/$(basename "$target")"
         if [[ -e "$target" ]]; then

@@ -22,6 +22,7 @@ import io
 import json
 import os
 import statistics
+import time
 
 from grader.course import Course, CourseError
 from grader.grading import ATTENTION, all_problems
@@ -165,6 +166,11 @@ def write_report(course_dir: str, assignments: list[str] | None = None,
 
 
 def _write_csv(path: str, rows: list[dict], fields: list[str]) -> None:
+    # A previous export may have been annotated by hand: keep it, never overwrite it.
+    if os.path.exists(path):
+        backup = f"{path}.{time.strftime('%Y%m%d-%H%M%S')}.bak"
+        os.replace(path, backup)
+        print(f"kept the previous {os.path.basename(path)} as {backup}")
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
