@@ -426,13 +426,13 @@ def test_feedback_shows_failures_but_not_hidden_tests(pipelines):
 
 def test_export_writes_grades_and_keeps_the_previous_export(pipelines):
     result = result_of(pipelines, "ps1_state_machines")
-    csv_path = result.course / "reports" / "grades.csv"
+    csv_path = result.course / "reports" / "nbgrader_grades.csv"
     rows = csv_path.read_text().strip().split("\n")
     header = rows[0].split(",")
     assert "student_id" in header and "score" in header
     students = {row.split(",")[header.index("student_id")] for row in rows[1:]}
     assert {"reference", "blank"} <= students
-    backups = list(csv_path.parent.glob("grades.csv.*.bak"))
+    backups = list(csv_path.parent.glob("nbgrader_grades.csv.*.bak"))
     assert len(backups) == 1, "the second export keeps the first one"
     assert "kept the previous export" in result.extra["second_export"]
 
