@@ -67,6 +67,15 @@ def check_positive(name: str, value: float) -> None:
         raise ValueError(f"{name}: expected a finite positive number, got {value!r}")
 
 
+def check_positive_int(name: str, value) -> int:
+    """Require a positive whole number (bools rejected) and return it as an int."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name}: expected a positive int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name}: expected a positive int, got {value}")
+    return int(value)
+
+
 def check_stacked_step(X, H_prev, W_x, W_h, b, blocks: int, names=("W_x", "W_h", "b")):
     """Validate a step's inputs whose parameters stack ``blocks`` maps column-wise.
 

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from rnn_lib._checks import check_positive_int as _check_positive_int
 from rnn_lib.text import Vocab, load_corpus, preprocess_letters, tokenize
 
 __all__ = [
@@ -36,14 +37,6 @@ __all__ = [
     "random_batches",
     "sequential_batches",
 ]
-
-
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name}: expected a positive int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value}")
-    return int(value)
 
 
 def _as_index_sequence(corpus) -> np.ndarray:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
+from rnn_lib._checks import check_positive_int as _check_positive_int
 from rnn_lib.optim import SGD, Adagrad, clip_gradients
 from rnn_lib.output import output_backward, output_forward, softmax_cross_entropy
 from rnn_lib.rnn import (
@@ -67,14 +68,6 @@ _VALID_ROWS, _VALID_STEPS = 16, 64
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name}: expected a positive int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value}")
-    return int(value)
 
 
 def _check_positive_float(name: str, value) -> float:
