@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=32)
-    parser.add_argument("--batches", type=int, default=40, help="timed minibatches per model")
+    parser.add_argument("--batches", type=int, default=100, help="timed minibatches per model")
     args = parser.parse_args()
     set_threads(args.threads)
 
@@ -75,7 +75,8 @@ def main() -> None:
     base = results[BASELINE][0]
     rows = [[name, rate, seconds, rate / base, ppl]
             for name, (rate, seconds, ppl) in results.items()]
-    print(format_table(["model", "chars/s", "seconds", f"vs {BASELINE}", "train ppl"], rows))
+    print(format_table(["model", "chars/s", "seconds", f"throughput vs {BASELINE}", "train ppl"],
+                       rows))
 
 
 if __name__ == "__main__":
