@@ -8,6 +8,9 @@ in the sandbox's copy, and no oracle code reaches that copy.
 End to end, for ps1 (the quickest): the reference solution gets every
 autograded point, the blank release none, and two cheats (patched numpy
 helpers, rnn_lib's reference classes) earn nothing from the hidden tests.
+For ps5, a submission that skips training and forges the perplexity its
+kernel reports earns nothing from the training test: the grader rebuilds the
+model from its recorded weights and evaluates it itself.
 """
 
 from __future__ import annotations
@@ -88,8 +91,7 @@ def test_hidden_tests_are_judged_outside_the_kernel(ps, kernel_copy, monkeypatch
 
 def test_no_oracle_code_in_the_kernel_copy(kernel_copy):
     text = "\n".join(p.read_text() for p in (kernel_copy / "course_checks").glob("*.py"))
-    # Oracles of ps1, ps2 and ps4 (ps5's step b legitimately evaluates the student's model
-    # with a cross-entropy, so that name is not an oracle there).
+    # Oracles of ps1, ps2 and ps4.
     for oracle in ("RNNCell(", "LSTMCell(", "GRUCell(", "matrix_power(", "itertools.accumulate("):
         assert oracle not in text, oracle
 
@@ -125,9 +127,8 @@ class StateMachine:
     return course, completed
 
 
-def _auto(course, student):
-    summary = json.loads((course / ".grader" / "results" / "ps1_state_machines" /
-                          f"{student}.json").read_text())
+def _auto(course, student, ps="ps1_state_machines"):
+    summary = json.loads((course / ".grader" / "results" / ps / f"{student}.json").read_text())
     cells = {c["grade_id"]: c for nb in summary["notebooks"] for c in nb["cells"]}
     return summary, cells
 
@@ -161,3 +162,57 @@ def test_feedback_of_the_course_hides_the_tests(ps1_graded):
         text = page.read_text()
         assert "course_checks" not in text and "HIDDEN TESTS" not in text and "grading." not in text
 
+
+
+# A ps5 submission that does not train and makes its kernel report a low perplexity (the key
+# the grader judged when the kernel computed it); its visible training test passes on the
+# made-up losses.
+_FORGED_TRAINING = '''
+
+def train_char_model(model, train_indices, *, num_steps, batch_size, num_epochs, lr, max_norm,
+                     seed):
+    count = (len(train_indices) - num_steps) // (num_steps * batch_size) * num_epochs
+    return [3.0 - 2.0 * i / count for i in range(count)]
+
+
+from course_checks import ps5 as _grading
+
+_honest_run = _grading.run_trained_model
+
+
+def _forged_run(*args, **kwargs):
+    run = _honest_run(*args, **kwargs)
+    run.value["perplexity"] = 1.5
+    return run
+
+
+_grading.run_trained_model = _forged_run
+'''
+
+
+@pytest.fixture(scope="module")
+def ps5_graded(tmp_path_factory):
+    ps = "ps5_language_model"
+    course = pipeline.make_course_copy(tmp_path_factory.mktemp("course") / "c", (ps,))
+    release = pipeline.generate(course, ps)
+    answers = pipeline.reference_answers(pipeline.source_notebook(course, ps))
+    blank_nb = pipeline.load(release)
+    forged = dict(answers, char_model=answers["char_model"] + _FORGED_TRAINING)
+    for student, nb in {"reference": pipeline.fill_answers(blank_nb, answers),
+                        "cheat_perplexity": pipeline.fill_answers(blank_nb, forged)}.items():
+        pipeline.write_submission(course, student, ps, nb)
+    completed = harness.run_grader(course, "autograde", "--quiet", "--workers", "2",
+                                   assignment=ps)
+    return course, completed
+
+
+def test_forged_perplexity_earns_nothing_from_the_training_test(ps5_graded):
+    course, completed = ps5_graded
+    assert completed.returncode == 1, completed.stdout + completed.stderr  # the cheat
+    _, reference = _auto(course, "reference", "ps5_language_model")
+    assert reference["test_training_hidden"]["score"] == 3.0
+    assert reference["test_training_hidden"]["trusted"]
+    summary, cheat = _auto(course, "cheat_perplexity", "ps5_language_model")
+    assert summary["attention"]  # it imports the grading helpers
+    assert cheat["test_training_hidden"]["score"] == 0.0
+    assert cheat["test_sample_generate_hidden"]["score"] > 0  # the rest is graded as usual

@@ -3,8 +3,9 @@
 Oracles: ``rnn_lib.Vocab`` (PyTorch has no vocabulary), properties of the
 minibatches computed on a corpus whose tokens are their own positions,
 ``torch.softmax`` in float64, small models with known next-token
-distributions for sampling, and a perplexity evaluator on held-out text that
-the student's training never sees. Forbidden: ``rnn_lib.text.Vocab``,
+distributions for sampling, and, for the trained model, a float64 rebuild
+from its recorded weights evaluated on held-out text that the student's
+training never sees (the perplexity is computed outside the kernel). Forbidden: ``rnn_lib.text.Vocab``,
 ``rnn_lib.data`` iterators, ``rnn_lib.sampling`` and ``rnn_lib``'s models.
 """
 
@@ -46,7 +47,7 @@ __verdicts__ = {
     "check_batches": "batch_cases",
     "check_softmax_with_temperature": "softmax_temperature_cases",
     "check_sample_generate": None,
-    "check_trained_model": {'runs': 0},
+    "check_trained_model": None,
 }
 
 FORBIDDEN = forbidden_codes(
@@ -373,6 +374,144 @@ def check_sample_generate(runs: dict[str, StudentRun], points: float) -> float:
 
 
 # --------------------------------------------------------------------------- trained model
+#
+# The kernel records the trained weights, never a score: a perplexity computed in the
+# student's kernel could be forged (grader/README.md). The trusted side rebuilds the model
+# from the weights and evaluates it on held-out text that it splits off the corpus itself.
+
+_PROBE_SHAPE = (12, 3)  # (T, n) tokens on which the student's forward is compared with the rebuild
+_GRU_CONFIG = ("num_layers", "bidirectional", "batch_first")
+
+
+def _probe_tokens(vocab_size: int) -> np.ndarray:
+    """Seeded (T, n) int64 token indices below ``vocab_size``."""
+    return np.random.default_rng(5003).integers(0, vocab_size, size=_PROBE_SHAPE)
+
+
+def _floats(tensor) -> np.ndarray | None:
+    """A parameter as a plain numpy array of its floating dtype (None stays None)."""
+    return None if tensor is None else np.array(tensor.detach().cpu().numpy(), copy=True)
+
+
+def _only_layer(model, kind) -> torch.nn.Module:
+    found = [m for m in model.modules() if isinstance(m, kind)]
+    if len(found) != 1:
+        raise ValueError(f"CharLM should hold exactly one nn.{kind.__name__}, found {len(found)}")
+    return found[0]
+
+
+def _layer_weights(model) -> dict[str, dict]:
+    """The Embedding, GRU and Linear parameters (and the GRU's configuration) as plain data."""
+    embedding = _only_layer(model, torch.nn.Embedding)
+    gru = _only_layer(model, torch.nn.GRU)
+    head = _only_layer(model, torch.nn.Linear)
+    gru_weights = {name: _floats(getattr(gru, name, None))
+                   for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")}
+    gru_weights.update({name: getattr(gru, name) for name in _GRU_CONFIG})
+    return {"embedding": {"weight": _floats(embedding.weight)}, "gru": gru_weights,
+            "head": {"weight": _floats(head.weight), "bias": _floats(head.bias)}}
+
+
+def run_trained_model(model, vocab) -> StudentRun:
+    """Step (b): the trained model's weights, its vocabulary, and its logits on a probe.
+
+    ``layers`` holds the Embedding (V, E), GRU (3h, E), (3h, h), (3h,), (3h,) and Linear
+    (V, h), (V,) parameters; ``probe_logits`` is (12, 3, V) float64.
+    """
+    def describe():
+        kind = type(model)
+        tokens = [str(t) for t in getattr(vocab, "idx_to_token", [])]
+        with torch.no_grad():
+            model.eval()
+            logits, _ = model(torch.from_numpy(_probe_tokens(max(len(tokens), 1))), None)
+        return {
+            "rnn_lib_model": (kind.__module__.startswith("rnn_lib")
+                              or issubclass(kind, ref_lm_torch.TorchRNNLM)),
+            "idx_to_token": tokens,
+            "layers": _layer_weights(model),
+            "probe_logits": np.asarray(logits.detach().double().cpu().numpy()),
+        }
+
+    return call_student(describe, label="trained model")
+
+
+def course_text_split() -> tuple[str, str]:
+    """(training text, held-out text): the split of the notebook's provided training cell."""
+    text = ref_text.preprocess_letters(ref_text.default_corpus())
+    return ref_text.train_valid_split(text, 0.1)
+
+
+class RebuiltCharLM(torch.nn.Module):
+    """Embedding -> one-layer GRU -> Linear in float64, with weights from a recorded run."""
+
+    def __init__(self, layers: dict):
+        super().__init__()
+        embedding, gru, head = layers["embedding"]["weight"], layers["gru"], layers["head"]
+        self.vocab_size, embedding_dim = embedding.shape
+        num_hiddens = gru["weight_hh_l0"].shape[1]
+        self.embedding = torch.nn.Embedding(self.vocab_size, embedding_dim, dtype=torch.float64)
+        self.rnn = torch.nn.GRU(embedding_dim, num_hiddens, dtype=torch.float64)
+        self.head = torch.nn.Linear(num_hiddens, self.vocab_size, dtype=torch.float64)
+        targets = {"embedding.weight": embedding, "head.weight": head["weight"],
+                   "head.bias": head["bias"],
+                   **{f"rnn.{name}": gru[name] for name in ("weight_ih_l0", "weight_hh_l0",
+                                                             "bias_ih_l0", "bias_hh_l0")}}
+        with torch.no_grad():
+            for name, parameter in self.named_parameters():
+                value = targets[name]  # a missing bias (bias=False) is zero
+                parameter.copy_(torch.zeros_like(parameter) if value is None
+                                else torch.from_numpy(np.asarray(value, dtype=np.float64)))
+
+    def forward(self, X, state=None):
+        """X (T, n) int64, state (1, n, h) or None -> logits (T, n, V) float64, state."""
+        outputs, state = self.rnn(self.embedding(X), state)
+        return self.head(outputs), state
+
+
+class _BadWeights(ValueError):
+    """A recorded weight that is not a finite float array."""
+
+
+def _layer_problems(layers, vocab_size: int) -> list[str]:
+    """Why the recorded weights cannot be an Embedding -> GRU -> Linear model over the vocabulary."""
+    if not isinstance(layers, dict) or set(layers) != {"embedding", "gru", "head"}:
+        return ["the recorded model has no Embedding, GRU and Linear weights"]
+    gru = layers["gru"]
+    if not isinstance(gru, dict) or any(not isinstance(gru.get(k), bool | int) for k in _GRU_CONFIG):
+        return ["the recorded GRU has no configuration"]
+    if (gru["num_layers"], gru["bidirectional"], gru["batch_first"]) != (1, False, False):
+        return ["the GRU must be one layer, one direction, time-major (batch_first=False)"]
+
+    def array(where, value, optional=False):
+        if value is None and optional:
+            return None
+        if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.floating):
+            raise _BadWeights(f"{where} is not an array of floats")
+        if not np.all(np.isfinite(value)):
+            raise _BadWeights(f"{where} holds NaN or infinite values")
+        return value
+
+    try:
+        emb = array("the embedding weight", layers["embedding"].get("weight"))
+        w_ih, w_hh = array("weight_ih_l0", gru.get("weight_ih_l0")), array(
+            "weight_hh_l0", gru.get("weight_hh_l0"))
+        b_ih = array("bias_ih_l0", gru.get("bias_ih_l0"), optional=True)
+        b_hh = array("bias_hh_l0", gru.get("bias_hh_l0"), optional=True)
+        w_q = array("the output layer's weight", layers["head"].get("weight"))
+        b_q = array("the output layer's bias", layers["head"].get("bias"), optional=True)
+    except _BadWeights as problem:
+        return [f"the trained model: {problem}"]
+    if emb.ndim != 2 or emb.shape[0] != vocab_size or w_hh.ndim != 2:
+        return [f"the embedding weight should be (vocab_size, embedding_dim) with vocab_size "
+                f"{vocab_size}, got {emb.shape}"]
+    E, h = emb.shape[1], w_hh.shape[1]
+    expected = {"weight_ih_l0": (w_ih, (3 * h, E)), "weight_hh_l0": (w_hh, (3 * h, h)),
+                "bias_ih_l0": (b_ih, (3 * h,)), "bias_hh_l0": (b_hh, (3 * h,)),
+                "the output layer's weight": (w_q, (vocab_size, h)),
+                "the output layer's bias": (b_q, (vocab_size,))}
+    return [f"the trained model: {where} has shape {value.shape}, expected {shape}"
+            for where, (value, shape) in expected.items()
+            if value is not None and value.shape != shape]
 
 
 def validation_perplexity(model, valid_indices: np.ndarray, num_steps: int = 64,
@@ -389,53 +528,42 @@ def validation_perplexity(model, valid_indices: np.ndarray, num_steps: int = 64,
             if len(X) == 0:
                 break
             logits, state = model(X, state)
-            if logits.shape != (*X.shape, model.vocab_size):
-                raise ValueError(f"the model returned logits of shape {tuple(logits.shape)}, "
-                                 f"expected (T, n, vocab_size) = {(*X.shape, model.vocab_size)}")
             total += float(torch.nn.functional.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]).double(), Y.reshape(-1), reduction="sum"))
             count += Y.numel()
     return math.exp(total / count)
 
 
-def run_trained_model(model, vocab, valid_text: str) -> StudentRun:
-    """Step (b): evaluate the trained model (student code: its forward) on held-out text."""
-    def evaluate():
-        reference_vocab_ok = True
-        try:
-            indices = np.asarray(vocab.to_indices(list(valid_text)))
-        except Exception:  # noqa: BLE001
-            reference_vocab_ok = False
-            indices = None
-        kind = type(model)
-        return {
-            "rnn_lib_model": (kind.__module__.startswith("rnn_lib")
-                              or issubclass(kind, ref_lm_torch.TorchRNNLM)),
-            "idx_to_token": [str(t) for t in getattr(vocab, "idx_to_token", [])],
-            "vocab_ok": reference_vocab_ok,
-            "perplexity": (validation_perplexity(model, indices) if reference_vocab_ok
-                           else None),
-        }
+def check_trained_model(run: StudentRun, threshold: float) -> None:
+    """Step (c): rebuild the model from its weights; its held-out perplexity must be below threshold.
 
-    return call_student(evaluate, label="held-out text")
-
-
-def check_trained_model(run: StudentRun, train_text: str, threshold: float) -> None:
-    """Step (c): the vocabulary must be the correct one, the perplexity below the threshold."""
+    Nothing the kernel computed is trusted but the weights themselves: the held-out
+    text comes from :func:`course_text_split` and the perplexity from :class:`RebuiltCharLM`.
+    """
     __tracebackhide__ = True
     if (problem := error_problem("the trained model", run)) is not None:
         require([problem])
     value = run.value
-    idx_to_token, vocab_ok, ppl = value["idx_to_token"], value["vocab_ok"], value["perplexity"]
+    if not isinstance(value, dict) or not {"rnn_lib_model", "idx_to_token", "layers",
+                                           "probe_logits"} <= set(value):
+        require(["the trained model was not recorded (its weights are missing)"])
+    train_text, valid_text = course_text_split()
+    vocab = ref_text.Vocab(list(train_text))
     problems = []
     if value["rnn_lib_model"]:
         problems.append("the model must be your own CharLM, not a model from rnn_lib")
-    if not vocab_ok or idx_to_token != ref_text.Vocab(list(train_text)).idx_to_token:
+    if value["idx_to_token"] != vocab.idx_to_token:
         problems.append("the vocabulary used for training is not correct, so the model cannot "
                         "be evaluated on held-out text")
-    elif ppl is not None and math.isfinite(ppl) and ppl < threshold:
-        print(f"validation perplexity on held-out text: {ppl:.2f} (below {threshold})")
-    else:
-        problems.append(f"validation perplexity {ppl:.2f} on held-out text is not below "
-                        f"{threshold}")
+    problems += _layer_problems(value["layers"], len(vocab))
     require(problems)
+    model = RebuiltCharLM(value["layers"])
+    with torch.no_grad():
+        probe, _ = model(torch.from_numpy(_probe_tokens(len(vocab))))
+    require([array_problem("CharLM.forward on a probe, against Embedding -> GRU -> Linear with "
+                           "your trained weights", value["probe_logits"], probe.numpy(),
+                           rtol=1e-3, atol=1e-3)])
+    ppl = validation_perplexity(model, vocab.to_indices(list(valid_text)))
+    if not (math.isfinite(ppl) and ppl < threshold):
+        require([f"validation perplexity {ppl:.2f} on held-out text is not below {threshold}"])
+    print(f"validation perplexity on held-out text: {ppl:.2f} (below {threshold})")
