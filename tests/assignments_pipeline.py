@@ -21,13 +21,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COURSE_DIR = REPO_ROOT / "assignments"
-PROBLEM_SETS = (
-    "ps1_state_machines",
-    "ps2_rnn_forward",
-    "ps3_bptt",
-    "ps4_gating",
-    "ps5_language_model",
-)
+# Every problem set in source/ (the authoring script keeps them in the same order).
+PROBLEM_SETS = tuple(sorted(p.name for p in (COURSE_DIR / "source").iterdir() if p.is_dir()))
 COURSE_ID = "rnn-course"
 _SOLUTION_MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 _MARK_SCHEME = re.compile(r"=== BEGIN MARK SCHEME ===.*?=== END MARK SCHEME ===", re.S)
