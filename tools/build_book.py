@@ -133,10 +133,13 @@ def build(source: Path, clean: bool) -> int:
         if not (source / required).is_file():
             raise FileNotFoundError(f"source: expected a book root containing {required}, got {source}")
     build_dir = source / BUILD_DIRNAME
+    # Cold when asked for, or when there is no execution cache yet (first build).
+    cold = clean or not (build_dir / CACHE_DIRNAME).exists()
     if clean:
         clean_build_products(build_dir)
         print(f"cold build: removed previous outputs and the execution cache in {build_dir}")
-    invalidate_cache_if_package_changed(build_dir, source / "rnn_lib")
+    if invalidate_cache_if_package_changed(build_dir, source / "rnn_lib"):
+        cold = True
     env = dict(os.environ)
     # Each kernel uses one BLAS thread: the chapters are small and the machine is shared.
     env.setdefault("OMP_NUM_THREADS", "1")
@@ -150,7 +153,7 @@ def build(source: Path, clean: bool) -> int:
     elapsed = time.perf_counter() - started
     status = "succeeded" if returncode == 0 else f"FAILED (exit code {returncode})"
     print_execution_times(source)
-    print(f"book build {status} in {elapsed:.1f} s ({'cold' if clean else 'incremental'})")
+    print(f"book build {status} in {elapsed:.1f} s ({'cold' if cold else 'incremental'})")
     return returncode
 
 
