@@ -41,6 +41,7 @@ from rnn_lib.sampling import (
 # Chapter 7: deeper, both directions, and one sequence into another.
 from rnn_lib.cells import CELLS, get_cell, init_cell_params, layer_backward, layer_forward
 from rnn_lib.embedding import embedding_backward, embedding_forward
+from rnn_lib.attention import attention_backward, attention_forward, length_mask
 from rnn_lib.bidirectional import bidirectional_backward, bidirectional_forward
 from rnn_lib.deep import (
     deep_backward, deep_forward, deep_parameter_count, init_deep_params, layers_from_torch,
