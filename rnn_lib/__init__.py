@@ -43,6 +43,10 @@ from rnn_lib.cells import CELLS, get_cell, init_cell_params, layer_backward, lay
 from rnn_lib.embedding import embedding_backward, embedding_forward
 from rnn_lib.attention import attention_backward, attention_forward, length_mask
 from rnn_lib.bidirectional import bidirectional_backward, bidirectional_forward
+from rnn_lib.seq2seq import (
+    beam_search, encode, greedy_decode, init_seq2seq, seq2seq_backward, seq2seq_forward, seq2seq_loss,
+    sequence_log_prob,
+)
 from rnn_lib.deep import (
     deep_backward, deep_forward, deep_parameter_count, init_deep_params, layers_from_torch,
     torch_weights,
