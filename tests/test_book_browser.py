@@ -1,19 +1,31 @@
 """The built book, served on localhost and read by real headless Chromium.
 
 For every page in ``_toc.yml``: it loads without console errors or requests that
-leave the machine, MathJax has typeset every formula (no raw TeX delimiters left,
-no MathJax error boxes), every image has loaded, exercise solutions stay hidden
-until their toggle is clicked, and a full-page screenshot is saved under
-``_build/screenshots/``. Uses Debian's ``/usr/bin/chromium`` through Playwright
-(never a downloaded browser).
+leave the machine, MathJax has typeset every formula (no MathJax error boxes), the
+text a reader sees (solutions opened, after MathJax, outside code) holds no raw TeX,
+no unrendered MyST syntax, no unresolved reference and no Python object repr, every
+image has loaded, exercise solutions stay hidden until their toggle is clicked, and a
+full-page screenshot is saved under ``_build/screenshots/``.
+
+Accessibility: every page of the site passes an axe-core audit (WCAG 2.1 A and AA
+rules plus axe's best practices) with no "serious" or "critical" violation; the
+"moderate" and "minor" ones are reported as ``AccessibilityNote`` warnings in the
+test output, and every page's counts go to ``_build/accessibility/``. axe-core is
+the npm package in ``node_modules`` (``npm ci``, run by ``make setup``), injected into
+the page from that file. Figures have alt text that says what they show; the
+solutions' toggles and the search work with the keyboard alone.
+
+Uses Debian's ``/usr/bin/chromium`` through Playwright (never a downloaded browser).
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import json
 import re
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -31,6 +43,8 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOT_DIR = REPO_ROOT / "_build" / "screenshots"
 PAGES = toc_documents()
+# Every page of the site: the book's pages and the ones Sphinx adds.
+SITE_PAGES = [*PAGES, "search", "genindex"]
 CHAPTERS = set(chapter_documents())
 MIN_EXERCISES_PER_CHAPTER = 4
 PAGE_TIMEOUT_MS = 60_000
@@ -41,13 +55,65 @@ RAW_TEX = [
     re.compile(r"\\\(|\\\)|\\\[|\\\]"),
     re.compile(r"\\begin\{"),
     re.compile(r"(?<![\w$])\$[^\s$][^$\n]{0,200}?\$(?![\w$])"),  # unrendered $...$
+    re.compile(r"\$\\"),  # "$\mathbf..." of a formula whose closing $ went missing
+    re.compile(r"\\[A-Za-z]{2,}"),  # any TeX command: \mathbf, \frac, \odot, \tanh ...
+    re.compile(r"[_^]\{"),  # sub- and superscripts
+]
+# MyST syntax that Sphinx should have turned into a reference, a directive or a target.
+RAW_MYST = [
+    re.compile(r"\{[a-z][\w:-]*\}`"),  # roles: {eq}`...`, {ref}`...`, {numref}`...`
+    re.compile(r"```|~~~"),  # a directive fence: ```{exercise}
+    re.compile(r":::"),  # a colon fence
+    re.compile(r"^\s*:(class|label|name|tags|width|align|dropdown|alt)\s*:", re.MULTILINE),
+    re.compile(r"^\s*\([\w-]+\)=\s*$", re.MULTILINE),  # a target: (label)=
+    re.compile(r"\?\?\?"),  # Sphinx's text for an equation or figure it could not number
+]
+# Python's default repr where a value was meant, e.g. print(model) or a cell ending in it.
+RAW_REPR = [
+    re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>"),
+    re.compile(r"<(function|bound method|built-in function|module|class) [^>\n]{0,120}>"),
+    re.compile(r"<(matplotlib\.|Figure size )[^>\n]{0,120}>"),
 ]
 
 VISIBLE_TEXT_WITHOUT_CODE = """() => {
     const clone = document.querySelector('main').cloneNode(true);
     clone.querySelectorAll('pre, code, script, style, .highlight, mjx-container, '
                            + '.cell_output, .output').forEach(el => el.remove());
-    return clone.innerText;
+    // innerText of a detached clone ignores layout; attach it (invisibly) to get the
+    // line breaks a reader sees.
+    const holder = document.createElement('div');
+    holder.style.cssText = 'position:absolute; left:-10000px; width:900px';
+    holder.appendChild(clone);
+    document.body.appendChild(holder);
+    const text = clone.innerText;
+    holder.remove();
+    return text;
+}"""
+
+# Everything a reader sees except the code of the cells: prose and cell outputs.
+TEXT_WITH_OUTPUTS = """() => {
+    const clone = document.querySelector('main').cloneNode(true);
+    clone.querySelectorAll('.cell_input, script, style, mjx-container')
+         .forEach(el => el.remove());
+    return clone.textContent;
+}"""
+
+# References Sphinx could not resolve are rendered as plain spans, not links.
+UNRESOLVED_REFERENCES = """() => [...document.querySelectorAll('main .xref, main .std-ref, main .std-numref')]
+    .filter(el => !el.closest('a'))
+    .map(el => el.textContent.slice(0, 80))"""
+
+OPEN_ALL_SOLUTIONS = """async () => {
+    const buttons = [...document.querySelectorAll('main button.toggle-button')];
+    for (const button of buttons) {
+        if (button.closest('.toggle-hidden') || button.classList.contains('toggle-button-hidden')) {
+            button.click();
+        }
+    }
+    // Let layout, ResizeObservers and the toggles' transitions settle.
+    await new Promise(resolve => setTimeout(resolve, 400));
+    await new Promise(resolve => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+    return buttons.length;
 }"""
 
 MATH_STATUS = """() => {
@@ -69,6 +135,50 @@ IMAGE_STATUS = """async () => {
     return images.map(img => ({src: img.getAttribute('src'), width: img.naturalWidth,
                                figure: !!img.closest('main figure, main .cell_output')}));
 }"""
+
+
+# Accessibility audit: axe-core from node_modules (package.json, installed by `make setup`).
+AXE_SCRIPT = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+AXE_BLOCKING = {"serious", "critical"}
+AXE_REPORT_DIR = REPO_ROOT / "_build" / "accessibility"
+AXE_RUN = """async (tags) => {
+    const results = await axe.run(document, {runOnly: {type: 'tag', values: tags},
+                                             resultTypes: ['violations']});
+    return results.violations.map(v => ({
+        id: v.id, impact: v.impact, help: v.help, tags: v.tags,
+        nodes: v.nodes.map(n => ({target: n.target.join(' '),
+                                  summary: (n.failureSummary || '').replace(/\\s+/g, ' ')
+                                                                    .slice(0, 300)})),
+    }));
+}"""
+
+# Alt text that names a file or says only "figure" does not tell a reader what is shown.
+USELESS_ALT = re.compile(
+    r"^\s*$|\.(png|svg|jpe?g|gif)\s*$|^\.\.?/|_images/|"
+    r"^\s*(figure|image|plot|graph|chart|picture|output|png)\s*\d*\s*$", re.IGNORECASE)
+MIN_ALT_WORDS = 5
+IMAGE_ALTS = """() => [...document.querySelectorAll('main img')].map(img => ({
+    src: img.getAttribute('src'), alt: img.getAttribute('alt'),
+    decorative: img.getAttribute('role') === 'presentation'
+                || img.getAttribute('aria-hidden') === 'true',
+    figure: !!img.closest('figure, .cell_output'),
+}))"""
+
+ACTIVE_ELEMENT = """() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return null;
+    const solution = el.closest('div.solution');
+    return {tag: el.tagName.toLowerCase(), classes: el.className || '',
+            href: el.getAttribute('href'), solution: solution ? solution.id : null,
+            inResults: !!el.closest('#search-results'),
+            outline: getComputedStyle(el).outlineStyle, shadow: getComputedStyle(el).boxShadow};
+}"""
+MAX_TABS = 600
+
+
+class AccessibilityNote(UserWarning):
+    """A moderate or minor axe-core finding: listed in the test output, not a failure."""
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -162,6 +272,22 @@ def open_page(browser: Browser, site_url: str):
         loaded.close()
 
 
+def _in_context(text: str, match: re.Match, width: int = 50) -> str:
+    before = text[max(0, match.start() - width):match.start()]
+    after = text[match.end():match.end() + width]
+    return f"...{before}[{match.group(0)}]{after}...".replace("\n", "\\n")
+
+
+def raw_markup(prose: str, with_outputs: str) -> list[str]:
+    """Raw TeX or MyST in ``prose`` (text outside code) and object reprs in ``with_outputs``."""
+    found = []
+    for kind, patterns, text in (("raw TeX", RAW_TEX, prose), ("raw MyST", RAW_MYST, prose),
+                                 ("object repr", RAW_REPR, with_outputs)):
+        for pattern in patterns:
+            found.extend(f"{kind}: {_in_context(text, match)}" for match in pattern.finditer(text))
+    return found
+
+
 @pytest.mark.parametrize("doc", PAGES)
 def test_page_renders_completely(open_page, doc: str):
     loaded = open_page(doc)
@@ -176,10 +302,6 @@ def test_page_renders_completely(open_page, doc: str):
     assert math["containers"] >= math["total"]
     assert math["errors"] == [], f"{doc}: MathJax reported TeX errors"
 
-    text = page.evaluate(VISIBLE_TEXT_WITHOUT_CODE)
-    raw = [match.group(0) for pattern in RAW_TEX for match in pattern.finditer(text)]
-    assert raw == [], f"{doc}: raw TeX left in the page text: {raw[:10]}"
-
     images = page.evaluate(IMAGE_STATUS)
     broken = [image["src"] for image in images if image["width"] == 0]
     assert broken == [], f"{doc}: images that did not load: {broken}"
@@ -189,6 +311,16 @@ def test_page_renders_completely(open_page, doc: str):
 
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT_DIR / f"{Path(doc).name}.png"), full_page=True)
+
+    # What a reader sees once every solution is open: no markup that failed to render.
+    page.evaluate(OPEN_ALL_SOLUTIONS)
+    problems = raw_markup(page.evaluate(VISIBLE_TEXT_WITHOUT_CODE),
+                          page.evaluate(TEXT_WITH_OUTPUTS))
+    unresolved = page.evaluate(UNRESOLVED_REFERENCES)
+    if unresolved:
+        problems.append(f"unresolved references: {unresolved}")
+    assert problems == [], f"{doc}: the page shows markup instead of what it means:\n" + \
+        "\n".join(problems)
 
     assert loaded.outside_requests == [], f"{doc}: requests leaving localhost"
     assert loaded.failed_requests == [], f"{doc}: failed requests"
@@ -233,3 +365,107 @@ def test_search_finds_the_chapter_on_state_machines(browser: Browser, site_url: 
         assert loaded.console_errors == []
     finally:
         loaded.close()
+
+
+def tab_until(page: Page, wanted, max_tabs: int = MAX_TABS) -> tuple[dict, int]:
+    """Press Tab until ``wanted(active element info)`` holds; return the info and the count."""
+    for presses in range(1, max_tabs + 1):
+        page.keyboard.press("Tab")
+        active = page.evaluate(ACTIVE_ELEMENT)
+        if active and wanted(active):
+            return active, presses
+    pytest.fail(f"no matching element within {max_tabs} presses of Tab")
+
+
+@pytest.mark.parametrize("doc", SITE_PAGES)
+def test_page_passes_the_accessibility_audit(open_page, doc: str):
+    """axe-core over the page with every solution open: no serious or critical violation."""
+    if not AXE_SCRIPT.is_file():
+        pytest.fail(f"axe-core is not installed ({AXE_SCRIPT} is missing): run `make setup` "
+                    "(it runs `npm ci` from package-lock.json)")
+    loaded = open_page(doc)
+    page = loaded.page
+    loaded.wait_for_mathjax()
+    page.evaluate(OPEN_ALL_SOLUTIONS)
+    page.add_script_tag(path=str(AXE_SCRIPT))
+    violations = page.evaluate(AXE_RUN, AXE_TAGS)
+
+    AXE_REPORT_DIR.mkdir(parents=True, exist_ok=True)
+    counts = {impact: sum(len(v["nodes"]) for v in violations if v["impact"] == impact)
+              for impact in ("critical", "serious", "moderate", "minor")}
+    (AXE_REPORT_DIR / f"{Path(doc).name}.json").write_text(
+        json.dumps({"page": doc, "counts": counts, "violations": violations}, indent=1))
+
+    for violation in violations:
+        if violation["impact"] not in AXE_BLOCKING:
+            for node in violation["nodes"]:
+                warnings.warn(AccessibilityNote(
+                    f"{doc}: {violation['impact']} {violation['id']} ({violation['help']}) "
+                    f"at {node['target']}"), stacklevel=1)
+    blocking = [f"{v['impact']} {v['id']}: {v['help']}\n" + "\n".join(
+                    f"    {node['target']}: {node['summary']}" for node in v["nodes"][:8])
+                for v in violations if v["impact"] in AXE_BLOCKING]
+    assert blocking == [], f"{doc}: accessibility violations (axe-core {AXE_TAGS}):\n" + \
+        "\n".join(blocking)
+
+    images = page.evaluate(IMAGE_ALTS)
+    useless = [f"{image['src']}: alt={image['alt']!r}" for image in images
+               if not image["decorative"] and (
+                   image["alt"] is None or USELESS_ALT.search(image["alt"])
+                   or (image["figure"] and len(image["alt"].split()) < MIN_ALT_WORDS))]
+    assert useless == [], f"{doc}: images without alt text that says what they show:\n" + \
+        "\n".join(useless)
+    assert loaded.console_errors == [], f"{doc}: console errors"
+
+
+@pytest.mark.parametrize("doc", sorted(CHAPTERS))
+def test_solutions_toggle_with_the_keyboard(open_page, doc: str):
+    """Tab reaches a solution's toggle; Enter opens it, Space closes and reopens it."""
+    loaded = open_page(doc)
+    page = loaded.page
+    page.wait_for_selector("button.toggle-button", state="attached", timeout=PAGE_TIMEOUT_MS)
+    page.locator("body").focus()
+    active, presses = tab_until(
+        page, lambda el: el["solution"] is not None and "toggle-button" in el["classes"])
+    assert active["tag"] == "button"
+    assert active["outline"] != "none" or active["shadow"] != "none", \
+        f"{doc}: the focused toggle has no visible focus indicator"
+    solution = page.locator(f"main div.solution#{active['solution']}")
+    body = solution.locator(":scope > :not(.admonition-title)").first
+    assert not body.is_visible(), f"{doc}: solution {active['solution']} open before any key"
+
+    page.keyboard.press("Enter")
+    body.wait_for(state="visible", timeout=10_000)
+    page.keyboard.press("Space")
+    body.wait_for(state="hidden", timeout=10_000)
+    page.keyboard.press("Space")
+    body.wait_for(state="visible", timeout=10_000)
+    assert page.evaluate(ACTIVE_ELEMENT)["solution"] == active["solution"], \
+        f"{doc}: the toggle lost the keyboard focus"
+    assert loaded.console_errors == []
+
+
+def test_search_works_with_the_keyboard(open_page):
+    """From the first page: Tab to the search button, Enter, type, Enter, Tab to a result, Enter."""
+    loaded = open_page(PAGES[0])
+    page = loaded.page
+    page.locator("body").focus()
+    tab_until(page, lambda el: "search-button__button" in el["classes"], max_tabs=60)
+    page.keyboard.press("Enter")
+    field = page.locator("#pst-search-dialog input[name='q'], .bd-search input[name='q']").first
+    field.wait_for(state="visible", timeout=10_000)
+    active = page.evaluate(ACTIVE_ELEMENT)
+    assert active and active["tag"] == "input", f"the search field did not get the focus: {active}"
+
+    page.keyboard.type("transduction")
+    with page.expect_navigation(timeout=PAGE_TIMEOUT_MS):
+        page.keyboard.press("Enter")
+    assert "search.html" in page.url and "q=transduction" in page.url, page.url
+    page.locator("#search-results ul.search li a").first.wait_for(
+        state="attached", timeout=PAGE_TIMEOUT_MS)
+    page.locator("body").focus()
+    tab_until(page, lambda el: el["inResults"] and "01_state_machines" in (el["href"] or ""))
+    with page.expect_navigation(timeout=PAGE_TIMEOUT_MS):
+        page.keyboard.press("Enter")
+    assert "01_state_machines" in page.url, page.url
+    assert loaded.console_errors == []
