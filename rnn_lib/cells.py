@@ -50,24 +50,18 @@ class Cell:
         return shapes
 
 
-def _rnn_forward(X, state, params):
-    H, cache = rnn_step_forward(X, state[0], *params)
-    return (H,), cache
+def _single_state(step_forward: Callable, step_backward: Callable) -> tuple[Callable, Callable]:
+    """Wrap a cell whose state is ``H`` alone (RNN, GRU) in the tuple-state interface."""
 
+    def forward(X, state, params):
+        H, cache = step_forward(X, state[0], *params)
+        return (H,), cache
 
-def _rnn_backward(dstate, cache):
-    dX, dH_prev, *dparams = rnn_step_backward(dstate[0], cache)
-    return dX, (dH_prev,), tuple(dparams)
+    def backward(dstate, cache):
+        dX, dH_prev, *dparams = step_backward(dstate[0], cache)
+        return dX, (dH_prev,), tuple(dparams)
 
-
-def _gru_forward(X, state, params):
-    H, cache = gru_step_forward(X, state[0], *params)
-    return (H,), cache
-
-
-def _gru_backward(dstate, cache):
-    dX, dH_prev, *dparams = gru_step_backward(dstate[0], cache)
-    return dX, (dH_prev,), tuple(dparams)
+    return forward, backward
 
 
 def _lstm_forward(X, state, params):
@@ -81,8 +75,10 @@ def _lstm_backward(dstate, cache):
 
 
 CELLS = {
-    "rnn": Cell("rnn", 1, ("W_xh", "W_hh", "b_h"), ("H",), _rnn_forward, _rnn_backward),
-    "gru": Cell("gru", 3, ("W_x", "W_h", "b_x", "b_h"), ("H",), _gru_forward, _gru_backward),
+    "rnn": Cell("rnn", 1, ("W_xh", "W_hh", "b_h"), ("H",),
+                *_single_state(rnn_step_forward, rnn_step_backward)),
+    "gru": Cell("gru", 3, ("W_x", "W_h", "b_x", "b_h"), ("H",),
+                *_single_state(gru_step_forward, gru_step_backward)),
     "lstm": Cell("lstm", 4, ("W_x", "W_h", "b"), ("H", "C"), _lstm_forward, _lstm_backward),
 }
 
