@@ -42,8 +42,8 @@ from rnn_lib.cells import (
     check_params,
     from_state,
     get_cell,
-    layer_backward,
-    layer_forward,
+    scan_cell,
+    scan_cell_backward,
 )
 
 
@@ -74,13 +74,15 @@ def bidirectional_forward(X, state0, params_fwd, params_bwd, cell="rnn"):
     cell = get_cell(cell)
     X = as_float_array("X", X, ndim=3)
     T, n, d = X.shape
+    if T == 0:
+        raise ValueError("X: expected at least one time step, got T = 0")
     h = check_params(cell, "params_fwd", params_fwd, d)
     if check_params(cell, "params_bwd", params_bwd, d) != h:
         raise ValueError(f"params_bwd: expected {h} hidden units (those of params_fwd), "
                          f"got {params_bwd[1].shape[0]}")
     state0 = as_state(cell, "state0", state0, (2, n, h))
-    Hf, final_f, cache_f = layer_forward(cell, X, tuple(s[0] for s in state0), params_fwd)
-    Hb, final_b, cache_b = layer_forward(cell, X, tuple(s[1] for s in state0), params_bwd,
+    Hf, final_f, cache_f = scan_cell(cell, X, tuple(s[0] for s in state0), params_fwd)
+    Hb, final_b, cache_b = scan_cell(cell, X, tuple(s[1] for s in state0), params_bwd,
                                          reverse=True)
     final = tuple(np.stack(pair) for pair in zip(final_f, final_b, strict=True))
     return (np.concatenate([Hf, Hb], axis=2), from_state(cell, final),
@@ -112,7 +114,7 @@ def bidirectional_backward(dH, cache: BidirectionalCache, dstate_n=None):
     if dstate_n is not None:
         parts = as_state(cell, "dstate_n", dstate_n, (2, n, h))
         finals = tuple(tuple(p[k] for p in parts) for k in range(2))
-    dX_f, d0_f, dparams_f = layer_backward(dH[..., :h], cache.forward, finals[0])
-    dX_b, d0_b, dparams_b = layer_backward(dH[..., h:], cache.backward, finals[1])
+    dX_f, d0_f, dparams_f = scan_cell_backward(dH[..., :h], cache.forward, finals[0])
+    dX_b, d0_b, dparams_b = scan_cell_backward(dH[..., h:], cache.backward, finals[1])
     dstate0 = tuple(np.stack(pair) for pair in zip(d0_f, d0_b, strict=True))
     return dX_f + dX_b, from_state(cell, dstate0), dparams_f, dparams_b

@@ -154,28 +154,10 @@ class LayerCache:
     n_params: int
 
 
-def layer_forward(cell, X, state0: tuple, params, reverse: bool = False):
-    """Run one cell over a sequence, left to right or (``reverse``) right to left.
-
-    Args:
-        cell: ``"rnn"``, ``"gru"``, ``"lstm"`` or a :class:`Cell`.
-        X: inputs, ``(T, n, d)``.
-        state0: the initial state as a tuple of ``(n, h)`` arrays (see :func:`as_state`).
-        params: the cell's parameter tuple.
-        reverse: read ``X_T, ..., X_1``; ``H[t]`` is then the state after
-            reading ``X_T .. X_t``, so ``H`` stays aligned with ``X``.
-
-    Returns:
-        ``H (T, n, h)``, the final state (a tuple: after ``X_T``, or after
-        ``X_1`` when ``reverse``) and a cache for :func:`layer_backward`.
-    """
-    cell = get_cell(cell)
-    X = as_float_array("X", X, ndim=3)
+def scan_cell(cell: Cell, X: np.ndarray, state0: tuple, params, reverse: bool = False):
+    """:func:`layer_forward` on already validated inputs, states as tuples."""
     T, n, _ = X.shape
-    if T == 0:
-        raise ValueError("X: expected at least one time step, got T = 0")
-    h = state0[0].shape[-1]
-    H = np.empty((T, n, h), dtype=X.dtype)
+    H = np.empty((T, n, state0[0].shape[-1]), dtype=X.dtype)
     steps = [None] * T
     state = state0
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
@@ -184,33 +166,59 @@ def layer_forward(cell, X, state0: tuple, params, reverse: bool = False):
     return H, state, LayerCache(cell, tuple(steps), reverse, H, len(params))
 
 
-def layer_backward(dH, cache: LayerCache, dstate_final: tuple | None = None):
+def scan_cell_backward(dH: np.ndarray, cache: LayerCache, dstate_final: tuple | None = None):
+    """:func:`layer_backward` on already validated inputs, states as tuples."""
+    if dstate_final is None:
+        dstate_final = tuple(np.zeros_like(dH[0]) for _ in cache.cell.state_names)
+    dstate, dX, dparams = dstate_final, [None] * len(cache.steps), None
+    for t in (range(len(dX)) if cache.reverse else range(len(dX) - 1, -1, -1)):
+        dstate = (dstate[0] + dH[t], *dstate[1:])
+        dX[t], dstate, dp = cache.cell.step_backward(dstate, cache.steps[t])
+        dparams = dp if dparams is None else tuple(a + g for a, g in zip(dparams, dp, strict=True))
+    return np.stack(dX), dstate, dparams
+
+
+def layer_forward(X, state0, params, cell="rnn", reverse: bool = False):
+    """Run one cell over a sequence, left to right or (``reverse``) right to left.
+
+    Args:
+        X: inputs, ``(T, n, d)``.
+        state0: the initial state ``H0 (n, h)``, or the pair ``(H0, C0)`` for the LSTM.
+        params: the cell's parameter tuple (see the module docstring).
+        cell: ``"rnn"``, ``"gru"``, ``"lstm"`` or a :class:`Cell`.
+        reverse: read ``X_T, ..., X_1``; ``H[t]`` is then the state after
+            reading ``X_T .. X_t``, so ``H`` stays aligned with ``X``.
+
+    Returns:
+        ``H (T, n, h)``, the final state (after ``X_T``, or after ``X_1`` when
+        ``reverse``; a pair for the LSTM) and a cache for :func:`layer_backward`.
+    """
+    cell = get_cell(cell)
+    X = as_float_array("X", X, ndim=3)
+    T, n, d = X.shape
+    if T == 0:
+        raise ValueError("X: expected at least one time step, got T = 0")
+    h = check_params(cell, "params", params, d)
+    H, final, cache = scan_cell(cell, X, as_state(cell, "state0", state0, (n, h)), params, reverse)
+    return H, from_state(cell, final), cache
+
+
+def layer_backward(dH, cache: LayerCache, dstate_final=None):
     """Backpropagation through time for :func:`layer_forward`.
 
     Args:
         dH: upstream gradient of every state ``H[t]``, ``(T, n, h)``.
         cache: from :func:`layer_forward`.
-        dstate_final: optional gradient of the final state, a tuple of ``(n, h)``
-            arrays (e.g. from a decoder that starts from it).
+        dstate_final: optional gradient of the final state, ``(n, h)`` (a pair
+            for the LSTM), e.g. from a decoder that starts from it.
 
     Returns:
-        ``dX (T, n, d)``, the gradient of the initial state (a tuple of
-        ``(n, h)`` arrays) and the tuple of parameter gradients.
+        ``dX (T, n, d)``, the gradient of ``state0`` (``(n, h)``, a pair for the
+        LSTM) and the tuple of parameter gradients.
     """
     check_cache("cache", cache, LayerCache, "layer_forward")
     check_shape("dH", as_float_array("dH", dH, ndim=3), cache.H.shape)
-    T = len(cache.steps)
-    if dstate_final is None:
-        dstate = tuple(np.zeros_like(dH[0]) for _ in cache.cell.state_names)
-    else:
-        for label, part in zip(cache.cell.state_names, dstate_final, strict=True):
-            check_shape(f"dstate_final ({label})", as_float_array(f"dstate_final ({label})", part),
-                        dH[0].shape)
-        dstate = tuple(dstate_final)
-    dX = [None] * T
-    dparams = None
-    for t in (range(T) if cache.reverse else range(T - 1, -1, -1)):
-        dstate = (dstate[0] + dH[t], *dstate[1:])
-        dX[t], dstate, dp = cache.cell.step_backward(dstate, cache.steps[t])
-        dparams = dp if dparams is None else tuple(a + g for a, g in zip(dparams, dp, strict=True))
-    return np.stack(dX), dstate, dparams
+    if dstate_final is not None:
+        dstate_final = as_state(cache.cell, "dstate_final", dstate_final, cache.H.shape[1:])
+    dX, dstate0, dparams = scan_cell_backward(dH, cache, dstate_final)
+    return dX, from_state(cache.cell, dstate0), dparams

@@ -41,8 +41,8 @@ from rnn_lib.cells import (
     from_state,
     get_cell,
     init_cell_params,
-    layer_backward,
-    layer_forward,
+    scan_cell,
+    scan_cell_backward,
 )
 
 
@@ -90,6 +90,8 @@ def deep_forward(X, state0, layers, cell="rnn", bidirectional: bool = False):
     cell = get_cell(cell)
     X = as_float_array("X", X, ndim=3)
     T, n, d = X.shape
+    if T == 0:
+        raise ValueError("X: expected at least one time step, got T = 0")
     D = 2 if bidirectional else 1
     L, h = _check_layers(cell, layers, d, D)
     state0 = as_state(cell, "state0", state0, (L * D, n, h))
@@ -97,7 +99,7 @@ def deep_forward(X, state0, layers, cell="rnn", bidirectional: bool = False):
     for l in range(L):
         block = tuple(part[l * D:(l + 1) * D] for part in state0)  # (D, n, h) each
         if D == 1:
-            inputs, final, cache = layer_forward(cell, inputs, tuple(b[0] for b in block), layers[l])
+            inputs, final, cache = scan_cell(cell, inputs, tuple(b[0] for b in block), layers[l])
             final = tuple(f[None] for f in final)
         else:
             inputs, final, cache = bidirectional_forward(inputs, from_state(cell, block),
@@ -136,7 +138,7 @@ def deep_backward(dY, cache: DeepCache, dstate_n=None):
     for l in range(L - 1, -1, -1):
         block = None if dfinal is None else tuple(part[l * D:(l + 1) * D] for part in dfinal)
         if D == 1:
-            upstream, d0, dlayers[l] = layer_backward(
+            upstream, d0, dlayers[l] = scan_cell_backward(
                 upstream, cache.layers[l], None if block is None else tuple(b[0] for b in block))
             dstate0[l] = tuple(part[None] for part in d0)
         else:

@@ -8,6 +8,8 @@ from rnn_lib import (
     bidirectional_backward,
     bidirectional_forward,
     gru_forward,
+    layer_backward,
+    layer_forward,
     lstm_forward,
     numerical_gradient,
     rnn_forward,
@@ -71,6 +73,34 @@ def test_bidirectional_backward_matches_numeric_gradient(cell):
             assert_numeric(g, numerical_gradient(out, p, dH), f"{direction} parameter {j}")
 
 
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_one_direction_layer_matches_the_cell_and_numeric_gradients(cell, reverse):
+    """layer_forward runs the course's cell; reversed, it reads X_T first and stays aligned."""
+    X, state0, (params, _), dH, dstate_n = make_stack(14, cell, 4, 2, 3, 2, 1, D=2)
+    state0 = tuple(s[0] for s in as_pair(cell, state0))
+    dfinal = tuple(s[0] for s in as_pair(cell, dstate_n))
+    unwrap = (lambda s: s) if cell == "lstm" else (lambda s: s[0])
+    H, final, cache = layer_forward(X, unwrap(state0), params, cell, reverse=reverse)
+    run = {"rnn": rnn_forward, "gru": gru_forward, "lstm": lstm_forward}[cell]
+    order = slice(None, None, -1) if reverse else slice(None)
+    H_cell, _ = run(X[order].copy(), *state0, *params)
+    assert_close(H, H_cell[order], "H")
+    assert_close(as_pair(cell, final)[0], H_cell[-1], "final H")
+    dX, dstate0, dparams = layer_backward(dH[..., :2], cache, unwrap(dfinal))
+
+    def objective(_):
+        H, final, _ = layer_forward(X, unwrap(state0), params, cell, reverse=reverse)
+        return np.sum(H * dH[..., :2]) + sum(np.sum(f * g) for f, g in
+                                              zip(as_pair(cell, final), dfinal, strict=True))
+
+    assert_numeric(dX, numerical_gradient(objective, X), "dX")
+    for name, s, ds in zip(("dH0", "dC0"), state0, as_pair(cell, dstate0), strict=False):
+        assert_numeric(ds, numerical_gradient(objective, s), name)
+    for j, (p, g) in enumerate(zip(params, dparams, strict=True)):
+        assert_numeric(g, numerical_gradient(objective, p), f"parameter {j}")
+
+
 def test_bad_arguments_are_named():
     X, H0, (p_f, p_b), dH, _ = make_stack(13, "rnn", 3, 2, 2, 4, 1, D=2)
     with pytest.raises(ValueError, match=r"state0 \(H\): expected shape \(2, 2, 4\), got \(1, 2, 4\)"):
@@ -82,3 +112,9 @@ def test_bad_arguments_are_named():
         bidirectional_backward(dH[..., :4], cache)
     with pytest.raises(TypeError, match="cache returned by bidirectional_forward"):
         bidirectional_backward(dH, None)
+    with pytest.raises(ValueError, match=r"state0 \(H\): expected shape \(2, 4\), got \(2, 3\)"):
+        layer_forward(X, H0[0, :, :3], p_f)
+    with pytest.raises(TypeError, match=r"params: expected a tuple of 3 arrays"):
+        layer_forward(X, H0[0], p_f[:2])
+    with pytest.raises(ValueError, match="X: expected at least one time step"):
+        bidirectional_forward(X[:0], H0, p_f, p_b)
