@@ -43,16 +43,17 @@ from rnn_lib.cells import CELLS, get_cell, init_cell_params, layer_backward, lay
 from rnn_lib.embedding import embedding_backward, embedding_forward
 from rnn_lib.attention import attention_backward, attention_forward, length_mask
 from rnn_lib.bidirectional import bidirectional_backward, bidirectional_forward
-from rnn_lib.seq2seq import (
-    beam_search, encode, greedy_decode, init_seq2seq, seq2seq_backward, seq2seq_forward, seq2seq_loss,
-    sequence_log_prob,
-)
-from rnn_lib.toy_tasks import (
-    Seq2SeqBatch, ToyTask, accuracy_by_length, batches, decode_tokens, encode_pairs, make_toy_task,
-)
 from rnn_lib.deep import (
     deep_backward, deep_forward, deep_parameter_count, init_deep_params, layers_from_torch,
     torch_weights,
+)
+from rnn_lib.seq2seq import (
+    beam_search, greedy_decode, init_seq2seq, seq2seq_backward, seq2seq_encode, seq2seq_forward,
+    seq2seq_loss, sequence_log_prob,
+)
+from rnn_lib.toy_tasks import (
+    Seq2SeqBatch, ToyTask, accuracy_by_length, decode_tokens, encode_pairs, make_toy_task,
+    seq2seq_batches,
 )
 
 

@@ -46,8 +46,7 @@ class Cell:
     def param_shapes(self, d: int, h: int) -> list[tuple[int, ...]]:
         """Shapes of this cell's parameters for ``d`` inputs and ``h`` units."""
         g = self.blocks * h
-        shapes = [(d, g), (h, g)] + [(g,)] * (len(self.param_names) - 2)
-        return shapes
+        return [(d, g), (h, g)] + [(g,)] * (len(self.param_names) - 2)
 
 
 def _single_state(step_forward: Callable, step_backward: Callable) -> tuple[Callable, Callable]:
@@ -151,7 +150,6 @@ class LayerCache:
     steps: tuple  # one step cache per time step, indexed by t (not by the order run)
     reverse: bool
     H: np.ndarray  # (T, n, h)
-    n_params: int
 
 
 def scan_cell(cell: Cell, X: np.ndarray, state0: tuple, params, reverse: bool = False):
@@ -163,7 +161,7 @@ def scan_cell(cell: Cell, X: np.ndarray, state0: tuple, params, reverse: bool = 
     for t in (range(T - 1, -1, -1) if reverse else range(T)):
         state, steps[t] = cell.step_forward(X[t], state, params)
         H[t] = state[0]
-    return H, state, LayerCache(cell, tuple(steps), reverse, H, len(params))
+    return H, state, LayerCache(cell, tuple(steps), reverse, H)
 
 
 def scan_cell_backward(dH: np.ndarray, cache: LayerCache, dstate_final: tuple | None = None):

@@ -126,7 +126,7 @@ class EncoderCache:
     lengths: np.ndarray  # (n,)
 
 
-def encode(params: dict, src, src_lengths=None):
+def seq2seq_encode(params: dict, src, src_lengths=None):
     """Run the encoder, eqs. (ch7-encoder)-(ch7-bridge).
 
     Args:
@@ -195,7 +195,7 @@ def seq2seq_forward(params: dict, src, dec_in, src_lengths=None):
         Logits ``O (T_t, n, V_t)`` and a :class:`Seq2SeqCache` (its ``alpha`` holds
         the attention weights ``(T_t, T_s, n)`` when the model has attention).
     """
-    H_enc, S, enc_cache = encode(params, src, src_lengths)
+    H_enc, S, enc_cache = seq2seq_encode(params, src, src_lengths)
     T_s, n, _ = H_enc.shape
     dec_in = check_indices("dec_in", dec_in, params["E_tgt"].shape[0])
     check_shape("dec_in", dec_in, (None, n))
@@ -293,7 +293,7 @@ def _next_log_probs(params: dict, tokens, S_prev, H_enc):
 
 def _encoded_examples(params: dict, src, src_lengths):
     """Each example's encoder states (trimmed to its length, ``(len, 1, h)``) and ``S_0 (1, h)``."""
-    H_enc, S0, cache = encode(params, src, src_lengths)
+    H_enc, S0, cache = seq2seq_encode(params, src, src_lengths)
     for i, length in enumerate(cache.lengths):
         yield H_enc[:length, i:i + 1], S0[i:i + 1]
 

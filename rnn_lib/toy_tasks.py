@@ -177,7 +177,7 @@ def encode_pairs(pairs: Sequence[tuple[str, str]], src_vocab: Vocab, tgt_vocab: 
     )
 
 
-def batches(pairs: Sequence[tuple[str, str]], batch_size: int, rng: np.random.Generator,
+def seq2seq_batches(pairs: Sequence[tuple[str, str]], batch_size: int, rng: np.random.Generator,
             src_vocab: Vocab, tgt_vocab: Vocab) -> Iterator[Seq2SeqBatch]:
     """One shuffled pass over ``pairs`` in batches of ``batch_size`` (the last may be smaller)."""
     batch_size = check_positive_int("batch_size", batch_size)

@@ -11,10 +11,10 @@ from _oracles import assert_close, assert_numeric, copy_into
 
 from rnn_lib import (
     beam_search,
-    encode,
     greedy_decode,
     init_seq2seq,
     numerical_gradient,
+    seq2seq_encode,
     seq2seq_forward,
     seq2seq_loss,
     sequence_log_prob,
@@ -118,7 +118,7 @@ def test_padding_and_lengths_change_nothing_real():
         assert_close(cache.alpha[:, lengths[i]:, i], 0.0, "attention on padding")
     _, grads = seq2seq_loss(params, src, dec_in, target, src_lengths=lengths, pad_index=PAD)
     assert_close(grads["E_src"][PAD], 0.0, "the padding token's embedding")
-    H_enc, S0, _ = encode(params, src, lengths)
+    H_enc, S0, _ = seq2seq_encode(params, src, lengths)
     assert_close(S0, H_enc[lengths - 1, np.arange(3)], "final states")
 
 
@@ -223,11 +223,13 @@ def test_end_token_first_and_beam_wider_than_vocabulary():
         (lambda p, s: greedy_decode(p, s, BOS, 9, 3), ValueError, r"eos: expected a token index in \[0, 6\)"),
         (lambda p, s: beam_search(p, s, BOS, EOS, 3, 0), ValueError, "beam_width: expected a positive int"),
         (lambda p, s: greedy_decode(p, s, BOS, EOS, 0), ValueError, "max_len: expected a positive int"),
-        (lambda p, s: encode(p, s, np.array([4, 1])), ValueError, r"lengths: expected values in \[1, 3\]"),
-        (lambda p, s: encode(p, s.astype(float), None), TypeError, "src: expected integer token indices"),
-        (lambda p, s: encode({**p, "enc_b_h": np.zeros(3)}, s), ValueError,
+        (lambda p, s: seq2seq_encode(p, s, np.array([4, 1])), ValueError,
+         r"lengths: expected values in \[1, 3\]"),
+        (lambda p, s: seq2seq_encode(p, s.astype(float), None), TypeError,
+         "src: expected integer token indices"),
+        (lambda p, s: seq2seq_encode({**p, "enc_b_h": np.zeros(3)}, s), ValueError,
          r"params\['enc_b_h'\]: expected shape \(12,\), got \(3,\)"),
-        (lambda p, s: encode({k: v for k, v in p.items() if k != "W_hq"}, s), KeyError,
+        (lambda p, s: seq2seq_encode({k: v for k, v in p.items() if k != "W_hq"}, s), KeyError,
          "expected the key 'W_hq'"),
         (lambda p, s: seq2seq_loss(p, s, s[:1], s[:1] * 0, pad_index=0), ValueError,
          "at least one token other than pad_index=0"),

@@ -7,12 +7,12 @@ import pytest
 
 from rnn_lib import (
     accuracy_by_length,
-    batches,
     decode_tokens,
     encode_pairs,
     greedy_decode,
     init_seq2seq,
     make_toy_task,
+    seq2seq_batches,
     seq2seq_loss,
 )
 from rnn_lib.toy_tasks import MONTHS
@@ -63,7 +63,7 @@ def test_encode_pairs_pads_and_shifts_for_teacher_forcing():
 def test_batches_cover_every_pair_once():
     task = make_toy_task("sort", 103, 5, 5)
     seen = []
-    for batch in batches(task.train, 20, np.random.default_rng(0), task.src_vocab, task.tgt_vocab):
+    for batch in seq2seq_batches(task.train, 20, np.random.default_rng(0), task.src_vocab, task.tgt_vocab):
         assert batch.size <= 20
         seen += ["".join(task.src_vocab.to_tokens(batch.src[:n, i]))
                  for i, n in enumerate(batch.src_lengths)]
