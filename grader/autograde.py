@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable
 
 import grader
-from grader import grading, notebook, sandbox, tripwire
+from grader import grading, notebook, sandbox, staging, tripwire
 from grader.course import Course, CourseError
 from grader.executor import ExecutionSettings
 from grader.grading import GradingContext, ReferenceOutcome
@@ -83,20 +83,6 @@ def _digest(*parts: bytes | str) -> str:
     for part in parts:
         h.update(part if isinstance(part, bytes) else part.encode())
         h.update(b"\0")
-    return h.hexdigest()
-
-
-def _submission_digest(directory: str) -> str:
-    h = hashlib.sha256()
-    for root, dirs, files in os.walk(directory):
-        dirs.sort()
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            if os.path.islink(path):
-                continue
-            h.update(os.path.relpath(path, directory).encode() + b"\0")
-            with open(path, "rb") as f:
-                h.update(hashlib.sha256(f.read()).digest())
     return h.hexdigest()
 
 
@@ -221,12 +207,19 @@ class Grader:
     def context(self, outcomes: dict[str, ReferenceOutcome]) -> GradingContext:
         return GradingContext(self.assignment, self.models,
                               {name: o.specs for name, o in outcomes.items()}, self.settings,
-                              self.graded_names, self.course.helpers_dir)
+                              self.graded_names, self.course.helpers_dir,
+                              {name: o.assert_counts for name, o in outcomes.items()})
 
-    def fingerprint(self, student: str) -> str:
-        directory = self.course.path("submitted", student, self.assignment)
-        return _digest(student, json.dumps(self.reference_keys, sort_keys=True),
-                       _submission_digest(directory))
+    def fingerprint(self, student: str, staged_digest: str) -> str:
+        """What a result depends on: the student, the reference checks and the staged bytes."""
+        return _digest(student, json.dumps(self.reference_keys, sort_keys=True), staged_digest)
+
+    def stage(self, student: str) -> staging.Staged:
+        """Copy ``submitted/<student>/<assignment>/`` into a private directory (never followed)."""
+        source = self.course.path("submitted", student, self.assignment)
+        target = os.path.join(self.course.state_dir, "staging", self.assignment, student)
+        return staging.stage_submission(source, target, must_not_be_links=(os.path.dirname(
+            os.path.normpath(source)),))
 
 
 def _build_once(target: str, sources: list[str], extra: list[str], build: Callable) -> None:
@@ -275,11 +268,12 @@ def _load_result(path: str, fingerprint: str) -> dict | None:
     return summary if summary.get("fingerprint") == fingerprint else None
 
 
-def _timestamp(course: Course, student: str, assignment: str) -> str | None:
-    path = os.path.join(course.path("submitted", student, assignment), "timestamp.txt")
-    if not os.path.exists(path):
+def _timestamp(staged_dir: str | None) -> str | None:
+    """The submission's ``timestamp.txt`` (from the staged copy), if it holds a date."""
+    path = os.path.join(staged_dir, "timestamp.txt") if staged_dir else ""
+    if not os.path.isfile(path) or os.path.getsize(path) > 200:
         return None
-    with open(path) as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         text = f.read().strip()
     if not text:
         return None
@@ -323,19 +317,24 @@ def autograde(options: AutogradeOptions, log: Callable[[str], None] = print) -> 
             raise CourseError(f"--student: no submission of {options.assignment} for "
                               f"{', '.join(unknown)}")
         students = [s for s in students if s in set(options.students)]
-    tasks, cached = [], []
+    tasks, cached, refused = [], [], []
     for student in students:
-        fingerprint = prepared.fingerprint(student)
+        staged = prepared.stage(student)
+        fingerprint = prepared.fingerprint(student, staged.digest)
         result_path = course.result_path(options.assignment, student)
+        if staged.refused is not None:
+            refused.append(grading.refused_submission(context, student, staged.refused,
+                                                      result_path, fingerprint))
+            continue
         previous = None if options.force else _load_result(result_path, fingerprint)
         if previous is not None:
             cached.append(previous)
             continue
-        tasks.append({"student": student,
-                      "submission_dir": course.path("submitted", student, options.assignment),
+        tasks.append({"student": student, "submission_dir": staged.directory,
                       "autograded_dir": course.path("autograded", student, options.assignment),
                       "result_path": result_path, "fingerprint": fingerprint,
-                      "timestamp": _timestamp(course, student, options.assignment)})
+                      "timestamp": _timestamp(staged.directory),
+                      "staging_problems": staged.problems})
 
     from nbgrader.api import Gradebook  # the parent only: workers never import nbgrader
 
@@ -344,7 +343,7 @@ def autograde(options: AutogradeOptions, log: Callable[[str], None] = print) -> 
     summaries: dict[str, dict] = {}
     failed: list[str] = []
     with Gradebook(course.db_url) as gb:
-        for summary in cached:
+        for summary in cached + refused:
             commit_result(gb, summary)
             summaries[summary["student"]] = summary
         if tasks:
@@ -365,42 +364,57 @@ def autograde(options: AutogradeOptions, log: Callable[[str], None] = print) -> 
 
 def _run_pool(context: GradingContext, tasks: list[dict], workers: int, progress: bool,
               failed: list[str]):
-    """Yield one summary per task, surviving dead workers (the pool is rebuilt)."""
+    """Yield one summary per task; a submission that kills its worker is charged, nobody else.
+
+    When a worker process dies every submission then running in the pool fails
+    with ``BrokenProcessPool``, the guilty one and its innocent neighbours alike.
+    Those submissions are graded again one at a time, each in a pool of its own:
+    a submission that kills its own private worker ``MAX_POOL_RESTARTS`` times
+    gets a recorded result (0 points, needs attention, the reason), never exit
+    status 3, and its classmates are graded normally.
+    """
     from tqdm.auto import tqdm
 
-    pending = {t["student"]: t for t in tasks}
     bar = tqdm(total=len(tasks), desc="autograde", unit="submission", disable=not progress,
                file=sys.stderr, dynamic_ncols=True)
-    attempts = {s: 0 for s in pending}
+    spawn = multiprocessing.get_context("spawn")
+
+    def finished(student: str, summary: dict) -> dict:
+        bar.update(1)
+        bar.set_postfix_str(student)
+        return summary
+
+    def run(pending: list[dict], size: int):
+        """(task, summary or None when its worker died) for every task."""
+        with futures.ProcessPoolExecutor(max_workers=size, mp_context=spawn,
+                                         initializer=_init_worker, initargs=(context,)) as pool:
+            running = {pool.submit(_grade_task, task): task for task in pending}
+            for future in futures.as_completed(running):
+                task = running[future]
+                try:
+                    yield task, future.result()
+                except futures.process.BrokenProcessPool:
+                    yield task, None
+                except Exception as error:  # noqa: BLE001 - a grader bug costs one student
+                    failed.append(task["student"])
+                    yield task, grader_error_summary(task["student"], context.assignment,
+                                                     f"{type(error).__name__}: {error}")
+
+    suspects: list[dict] = []
     try:
-        for _round in range(MAX_POOL_RESTARTS + 1):
-            if not pending:
-                break
-            spawn = multiprocessing.get_context("spawn")
-            with futures.ProcessPoolExecutor(max_workers=min(workers, len(pending)),
-                                             mp_context=spawn, initializer=_init_worker,
-                                             initargs=(context,)) as pool:
-                running = {pool.submit(_grade_task, task): student
-                           for student, task in pending.items()}
-                for future in futures.as_completed(running):
-                    student = running[future]
-                    try:
-                        summary = future.result()
-                    except futures.process.BrokenProcessPool:
-                        attempts[student] += 1
-                        continue  # retried with a fresh pool
-                    except Exception as error:  # noqa: BLE001 - a grader bug costs one student
-                        summary = grader_error_summary(student, context.assignment,
-                                                       f"{type(error).__name__}: {error}")
-                        failed.append(student)
-                    pending.pop(student, None)
-                    bar.update(1)
-                    bar.set_postfix_str(student)
-                    yield summary
-        for student in list(pending):
-            failed.append(student)
-            bar.update(1)
-            yield grader_error_summary(student, context.assignment,
-                                       "the grading worker died repeatedly on this submission")
+        for task, summary in run(tasks, min(workers, len(tasks))):
+            if summary is None:
+                suspects.append(task)
+            else:
+                yield finished(task["student"], summary)
+        for task in suspects:
+            summary = None
+            for _attempt in range(MAX_POOL_RESTARTS):
+                summary = next(iter(run([task], 1)))[1]
+                if summary is not None:
+                    break
+            if summary is None:
+                summary = grading.worker_killed_summary(context, task, MAX_POOL_RESTARTS)
+            yield finished(task["student"], summary)
     finally:
         bar.close()

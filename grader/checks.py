@@ -304,3 +304,61 @@ def configure(mode: str) -> None:
     _state["mode"] = mode
     if mode == "grade":
         install_guard()
+
+
+# --------------------------------------------------------------------------- test cells (grade mode)
+
+TEST_CELL_FUNCTION = "__grader_cell__"
+
+
+def neutral_call(grade_id: str) -> str:
+    """The only source the kernel receives for a test cell: a call that names it."""
+    return f"{TEST_CELL_FUNCTION}({grade_id!r})\n"
+
+
+def _observe(index: int, operands: tuple, message: Any) -> None:
+    """Kernel side of an instrumented ``assert``: publish the operands, judge nothing."""
+    from grader.assertions import RECORD_PREFIX
+
+    values = []
+    for operand in operands:
+        try:
+            values.append(["ok", operand()])
+        except Exception as error:  # noqa: BLE001 - recorded; the trusted side decides
+            values.append(["raised", type(error).__name__[:100]])
+    text = None
+    if message is not None:
+        try:
+            text = str(message())[:1000]
+        except Exception:  # noqa: BLE001 - a message that fails is simply not shown
+            text = None
+    _publish(MIME_RECORD, {"name": f"{RECORD_PREFIX}{int(index)}", "value": _payload.encode(values),
+                           "message": text})
+
+
+def _done() -> None:
+    from grader.assertions import DONE_NAME
+
+    _publish(MIME_RECORD, {"name": DONE_NAME, "value": _payload.encode(None)})
+
+
+def install_test_cells(user_ns: dict, programs: dict[str, str]) -> None:
+    """Compile the test cells' programs (before any student code runs) and expose the runner.
+
+    The programs arrive from the grader in a file that the launcher deletes
+    after reading; they are compiled here, so IPython's input transformers,
+    AST transformers and history never see a test cell's source.
+    """
+    from grader.assertions import DONE, OBSERVE
+
+    compiled = {grade_id: compile(source, f"<test cell {grade_id}>", "exec")
+                for grade_id, source in programs.items()}
+    run_code = exec
+
+    def run_test_cell(grade_id: str) -> None:
+        code = compiled[grade_id]
+        user_ns[OBSERVE] = _observe
+        user_ns[DONE] = _done
+        run_code(code, user_ns)
+
+    user_ns[TEST_CELL_FUNCTION] = run_test_cell

@@ -39,6 +39,16 @@ from grader.checks import MIME_EVENT, MIME_RECORD
 MAX_OUTPUT_CHARS = 100_000  # per cell; the rest is dropped with a note
 MAX_RECORDS_PER_CELL = 500
 MAX_RECORD_CHARS_PER_CELL = 256 << 20  # what a cell may publish as check records in total
+# Per notebook (per run of it): whatever a kernel sends, the worker keeps at most this much.
+MAX_OUTPUT_CHARS_PER_NOTEBOOK = 1_000_000
+MAX_RECORDS_PER_NOTEBOOK = 5_000
+MAX_RECORD_CHARS_PER_NOTEBOOK = 384 << 20
+MAX_EVENTS_PER_NOTEBOOK = 500
+MAX_EVENT_CHARS = 2_000
+# A single message larger than this makes ZeroMQ drop the kernel's connection (the worker
+# never holds it); the cell then times out and is recorded as such.
+MAX_MESSAGE_BYTES = 300 << 20
+REPLY_GRACE = 2.0  # after the execute reply, how long to wait for the kernel's idle status
 POLL = 0.1
 _SUBREAPER = False
 
@@ -61,6 +71,17 @@ class CellRun:
         data.pop("outputs")
         data.pop("records")
         return data
+
+
+@dataclasses.dataclass
+class Budget:
+    """What one run of a notebook may still add to the worker's memory."""
+
+    output_chars: int = MAX_OUTPUT_CHARS_PER_NOTEBOOK
+    records: int = MAX_RECORDS_PER_NOTEBOOK
+    record_chars: int = MAX_RECORD_CHARS_PER_NOTEBOOK
+    events: int = MAX_EVENTS_PER_NOTEBOOK
+    exceeded: set[str] = dataclasses.field(default_factory=set)
 
 
 @dataclasses.dataclass
@@ -125,8 +146,11 @@ class SandboxedKernel:
     """One kernel process and its client."""
 
     def __init__(self, settings: ExecutionSettings, *, submission_dir: str | None,
-                 work_name: str, mode: str = "grade"):
+                 work_name: str, mode: str = "grade", programs: dict[str, str] | None = None):
         self.settings = settings
+        self.programs = programs or {}
+        self.budget = Budget()
+        self.cgroup: str | None = None
         self.submission_dir = submission_dir
         self.work_name = work_name
         self.mode = mode
@@ -160,6 +184,17 @@ class SandboxedKernel:
         sandbox.chown_tree([kernel_file], self.uid)
         return host_file, f"{kernel_dir}/kernel.json"
 
+    def _write_programs(self) -> str | None:
+        """The test cells' programs, for the launcher to read and delete before any student code."""
+        if not self.programs:
+            return None
+        path = os.path.join(self.runtime_dir, "tests.json")
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as f:
+            json.dump(self.programs, f)
+        sandbox.chown_tree([path], self.uid)  # read and deleted by the launcher's final identity
+        return f"{sandbox.RUNTIME_MOUNT if self.sandboxed else self.runtime_dir}/tests.json"
+
     def _spec(self) -> sandbox.SandboxSpec:
         s = self.settings
         pythonpath = [sandbox.HELPERS_MOUNT] if (self.sandboxed and s.helpers_dir) else list(
@@ -180,10 +215,14 @@ class SandboxedKernel:
         self.runtime_dir = tempfile.mkdtemp(prefix="grader-rt-", dir=self.settings.scratch_dir)
         sandbox.prepare_runtime_dir(self.runtime_dir, self.uid)
         host_file, kernel_file = self._write_connection_files()
+        tests_file = self._write_programs()
         spec = self._spec()
-        inner = sandbox.launcher_command(spec, kernel_file, self.mode, self.sandboxed)
+        inner = sandbox.launcher_command(spec, kernel_file, self.mode, self.sandboxed,
+                                         tests_file=tests_file)
         if self.sandboxed:
             command = sandbox.bwrap_command(self.bwrap, spec, inner)
+            self.cgroup = sandbox.memory_cgroup(spec.limits.sandbox_memory_mb)
+            command = sandbox.in_cgroup(self.cgroup, command)
             env = {"PATH": "/usr/bin:/bin"}
             cwd = "/"
         else:
@@ -193,9 +232,12 @@ class SandboxedKernel:
                                         start_new_session=True)
         self._tail = _TailReader(self.process.stdout)
         self._tail.start()
+        import zmq
         from jupyter_client import BlockingKernelClient
 
-        self.client = BlockingKernelClient()
+        context = zmq.Context()
+        context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        self.client = BlockingKernelClient(context=context)
         self.client.load_connection_file(host_file)
         self.client.start_channels()
         self._wait_ready()
@@ -257,13 +299,21 @@ class SandboxedKernel:
             return None
         if not self.sandboxed:
             return self.process.pid
-        for child in sandbox.children_of(self.process.pid):
-            return child
-        return None
+        # bwrap (host) -> bwrap as pid 1 of the sandbox's pid namespace -> the launcher.
+        pid = self.process.pid
+        for _ in range(2):
+            children = sandbox.children_of(pid)
+            if not children:
+                return None
+            pid = children[0]
+        return pid
 
     def death_detail(self) -> str:
         code = self.process.returncode if self.process else None
         tail = self._tail.text() if self._tail else ""
+        if sandbox.cgroup_out_of_memory(self.cgroup):
+            return (f"the kernel died ({_signal_name(code)}): the sandbox reached its memory "
+                    f"limit of {self.settings.limits.sandbox_memory_mb} MiB")
         if "MemoryError" in tail or code == 137:
             return f"the kernel died ({_signal_name(code)}), likely out of memory"
         return f"the kernel died ({_signal_name(code)})"
@@ -275,7 +325,12 @@ class SandboxedKernel:
         msg_id = self.client.execute(code, store_history=True, allow_stdin=False,
                                      stop_on_error=False, silent=False)
         deadline = started + max(timeout, 0.1)
-        collector = _OutputCollector(run)
+        collector = _OutputCollector(run, self.budget)
+        # The end of a cell: the execute reply to *this* request on the shell channel, then
+        # the idle status on iopub (or REPLY_GRACE seconds). A status message alone, which
+        # the kernel's code can forge at any time, never ends a cell; neither does anything
+        # whose parent is not this request.
+        replied_at: float | None = None
         while True:
             if not self.alive():
                 run.status, run.detail = "crash", self.death_detail()
@@ -284,18 +339,40 @@ class SandboxedKernel:
             if now >= deadline:
                 self._interrupt(run, collector, msg_id, timeout)
                 break
+            if replied_at is None and self._replied(msg_id):
+                replied_at = time.monotonic()
+            if replied_at is not None and now - replied_at > REPLY_GRACE:
+                break
             try:
-                msg = self.client.get_iopub_msg(timeout=min(POLL, deadline - now))
+                msg = self.client.get_iopub_msg(timeout=min(POLL, max(deadline - now, 0.001)))
             except queue.Empty:
                 continue
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
-            if collector.handle(msg):
+            if collector.handle(msg) and (replied_at is not None or self._replied(msg_id)):
                 break
         if run.status == "ok" and collector.error:
             run.status = "error"
         run.elapsed = time.monotonic() - started
         return run
+
+    def _replied(self, msg_id: str) -> bool:
+        """Whether the shell channel holds the execute reply to ``msg_id`` (others are dropped)."""
+        channel = self.client.shell_channel
+        found = False
+        for _ in range(100):
+            if not channel.msg_ready():
+                break
+            try:
+                msg = channel.get_msg(timeout=0)
+            except queue.Empty:
+                break
+            if (msg.get("msg_type") == "execute_reply"
+                    and msg.get("parent_header", {}).get("msg_id") == msg_id):
+                found = True
+        if found:
+            self._reply_seen = msg_id
+        return found or getattr(self, "_reply_seen", None) == msg_id
 
     def _interrupt(self, run: CellRun, collector: _OutputCollector, msg_id: str,
                    timeout: float) -> None:
@@ -313,7 +390,8 @@ class SandboxedKernel:
                 msg = self.client.get_iopub_msg(timeout=POLL)
             except queue.Empty:
                 continue
-            if msg.get("parent_header", {}).get("msg_id") == msg_id and collector.handle(msg):
+            if (msg.get("parent_header", {}).get("msg_id") == msg_id and collector.handle(msg)
+                    and self._replied(msg_id)):
                 return  # interrupted: the kernel survives
         run.detail += "; it ignored the interrupt and the kernel was stopped"
         self.kill()
@@ -330,6 +408,7 @@ class SandboxedKernel:
             except subprocess.TimeoutExpired:
                 pass
         self._cleanup_processes()
+        sandbox.remove_cgroup(self.cgroup)
 
     def _cleanup_processes(self) -> None:
         if self.uid is not None:
@@ -366,21 +445,24 @@ class SandboxedKernel:
 class _OutputCollector:
     """Turns iopub messages of one execution into outputs, records and events."""
 
-    def __init__(self, run: CellRun):
+    def __init__(self, run: CellRun, budget: Budget | None = None):
         self.run = run
+        self.budget = budget or Budget()
         self.record_chars = 0
         self.chars = 0
         self.truncated = False
         self.error = False
 
     def _add(self, output: dict, size: int) -> None:
-        if self.chars + size > MAX_OUTPUT_CHARS:
+        if self.chars + size > MAX_OUTPUT_CHARS or size > self.budget.output_chars:
+            self.budget.exceeded.add("output")
             if not self.truncated:
                 self.truncated = True
                 self.run.outputs.append({"output_type": "stream", "name": "stdout",
                                          "text": "\n[output truncated by the grader]\n"})
             return
         self.chars += size
+        self.budget.output_chars -= size
         outputs = self.run.outputs
         if (output["output_type"] == "stream" and outputs and outputs[-1]["output_type"] == "stream"
                 and outputs[-1]["name"] == output["name"]):
@@ -390,16 +472,27 @@ class _OutputCollector:
 
     def _display(self, content: dict, output_type: str) -> None:
         data = content.get("data", {})
+        budget = self.budget
         if MIME_RECORD in data:
             raw = data[MIME_RECORD]
             if (isinstance(raw, str) and len(self.run.records) < MAX_RECORDS_PER_CELL
-                    and self.record_chars + len(raw) <= MAX_RECORD_CHARS_PER_CELL):
+                    and self.record_chars + len(raw) <= MAX_RECORD_CHARS_PER_CELL
+                    and budget.records > 0 and len(raw) <= budget.record_chars):
                 self.record_chars += len(raw)
+                budget.records -= 1
+                budget.record_chars -= len(raw)
                 self.run.records.append({"raw": raw})
+            else:
+                budget.exceeded.add("records")
             return
         if MIME_EVENT in data:
-            if len(self.run.events) < MAX_RECORDS_PER_CELL and isinstance(data[MIME_EVENT], str):
-                self.run.events.append({"raw": data[MIME_EVENT]})
+            raw = data[MIME_EVENT]
+            if (isinstance(raw, str) and len(raw) <= MAX_EVENT_CHARS and budget.events > 0
+                    and len(self.run.events) < MAX_RECORDS_PER_CELL):
+                budget.events -= 1
+                self.run.events.append({"raw": raw})
+            else:
+                budget.exceeded.add("events")
             return
         output = {"output_type": output_type, "data": data, "metadata": content.get("metadata", {})}
         if output_type == "execute_result":
@@ -408,7 +501,9 @@ class _OutputCollector:
 
     def handle(self, msg: dict) -> bool:
         """Process one message; True when the execution is over (status idle)."""
-        kind, content = msg["msg_type"], msg["content"]
+        kind, content = msg.get("msg_type"), msg.get("content")
+        if not isinstance(content, dict):
+            return False
         if kind == "status":
             return content.get("execution_state") == "idle"
         if kind == "stream":
@@ -425,7 +520,7 @@ class _OutputCollector:
                        "evalue": str(content.get("evalue", ""))[:5000], "traceback": traceback},
                       sum(map(len, traceback)))
         elif kind == "clear_output":
-            self.run.outputs.clear()
+            self.run.outputs.clear()  # the notebook's budget is not refunded
             self.chars = 0
         return False
 
@@ -442,7 +537,8 @@ def _replaced_cell(original: CellRun) -> CellRun:
 
 
 def run_cells(sources: Sequence[str | None], settings: ExecutionSettings, *,
-              submission_dir: str | None, work_name: str, mode: str = "grade") -> NotebookRun:
+              submission_dir: str | None, work_name: str, mode: str = "grade",
+              programs: dict[str, str] | None = None) -> NotebookRun:
     """Run code cells (None = not a code cell) in order, recovering from crashes."""
     started = time.monotonic()
     deadline = started + settings.notebook_timeout
@@ -455,7 +551,7 @@ def run_cells(sources: Sequence[str | None], settings: ExecutionSettings, *,
         runs: list[CellRun] = []
         restart = False
         kernel = SandboxedKernel(settings, submission_dir=submission_dir, work_name=work_name,
-                                 mode=mode)
+                                 mode=mode, programs=programs)
         sandboxed = kernel.sandboxed
         try:
             kernel.start()
@@ -491,6 +587,11 @@ def run_cells(sources: Sequence[str | None], settings: ExecutionSettings, *,
                     break
         finally:
             kernel.shutdown()
+        for what in sorted(kernel.budget.exceeded):
+            problem = {"kind": "limit", "detail": f"the notebook sent more {what} than the grader "
+                                                  f"keeps per notebook; the rest was dropped"}
+            if problem not in problems:
+                problems.append(problem)
         if not restart:
             break
         if attempts > settings.max_restarts or time.monotonic() >= deadline:

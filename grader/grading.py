@@ -8,6 +8,7 @@ touches the gradebook: results are plain dictionaries written to disk by
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -15,7 +16,8 @@ from typing import Any
 
 import nbformat
 
-from grader import integrity, notebook, payload
+from grader import assertions, integrity, notebook, payload
+from grader.checks import neutral_call
 from grader.executor import ExecutionSettings, NotebookRun, run_cells
 from grader.notebook import ROLE_MANUAL, ROLE_SOLUTION, ROLE_TASK, ROLE_TEST, NotebookModel
 from grader.verdicts import (
@@ -33,7 +35,8 @@ from grader.verdicts import (
 
 # Problems that put a submission on the instructor's attention list.
 ATTENTION = {"crash", "timeout", "integrity", "tamper", "missing", "malformed", "kernel-start",
-             "gave-up", "verdict-error", "grader-error", "unsandboxed"}
+             "gave-up", "verdict-error", "grader-error", "unsandboxed", "refused", "refused-file",
+             "worker-died", "limit"}
 
 
 @dataclasses.dataclass
@@ -46,6 +49,7 @@ class GradingContext:
     settings: ExecutionSettings
     graded_names: set[str]
     helpers_trusted: str | None = None  # importable verdict modules live here
+    assert_counts: dict[str, dict[str, dict[str, int]]] = dataclasses.field(default_factory=dict)
 
 
 def prepare_worker(context: GradingContext) -> None:
@@ -56,6 +60,85 @@ def prepare_worker(context: GradingContext) -> None:
 
 
 # --------------------------------------------------------------------------- records per cell
+
+
+def test_programs(model: NotebookModel, nb: Any, infos: list) -> tuple[list[str | None],
+                                                                          dict[str, str], dict]:
+    """What the kernel runs: a neutral call per test cell, and each test cell's program.
+
+    Returns (sources, programs, assertion plans by grade id). The test cells' programs
+    (asserts rewritten into observations, :mod:`grader.assertions`) reach the kernel
+    outside the cell stream, so the kernel's cell history, input transformers and AST
+    transformers only ever see ``__grader_cell__('<grade id>')``.
+    """
+    sources = notebook.code_sources(nb)
+    programs, plans = {}, {}
+    for index, info in enumerate(infos):
+        if info.role != ROLE_TEST or sources[index] is None:
+            continue
+        try:
+            program = assertions.instrument(model.gradebook_source[info.grade_id])
+        except assertions.InstrumentError as error:
+            raise ValueError(f"{model.name}: test cell {info.grade_id}: {error}") from None
+        programs[info.grade_id] = program.kernel_source
+        plans[info.grade_id] = program.assertions
+        sources[index] = neutral_call(info.grade_id)
+    return sources, programs, plans
+
+
+def _split_documents(documents: dict[str, list[dict]]) -> tuple[dict, dict, bool]:
+    """(check records, assertion observations by index, whether the cell reached its end)."""
+    checks, observed, done = {}, {}, False
+    for name, docs in documents.items():
+        if name == assertions.DONE_NAME:
+            done = True
+        elif name.startswith(assertions.RECORD_PREFIX):
+            suffix = name[len(assertions.RECORD_PREFIX):]
+            if suffix.isdigit():
+                observed[int(suffix)] = docs
+        else:
+            checks[name] = docs
+    return checks, observed, done
+
+
+def judge_assertions(cell: str, plan: tuple, observed: dict[int, list[dict]], done: bool,
+                     expected_counts: dict, reason_missing: str, hidden: bool,
+                     points: float) -> CheckResult:
+    """One check for all the asserts of a test cell, judged on the trusted side.
+
+    Passes when the cell reached its end, every assertion was observed at least as
+    often as in the reference solution's run, and every observation is true.
+    Messages: a visible assertion's own message (student text, capped); a hidden
+    assertion's never.
+    """
+    name = "hidden assertions" if hidden else "visible test"
+
+    def failed(message: str) -> CheckResult:
+        return CheckResult(cell, name, points, 0.0, "failed", [assertions.clip(message)])
+
+    for assertion in plan:
+        docs = observed.get(assertion.index, [])
+        for doc in docs:
+            try:
+                value = payload.decode(doc["value"])
+            except payload.PayloadError:
+                value = None
+            verdict = assertions.evaluate(assertion, value)
+            if verdict.passed:
+                continue
+            if hidden:
+                return failed(f"a hidden assertion failed (line {assertion.line})")
+            text = assertion.message
+            if assertion.kernel_message:
+                kernel_text = doc.get("message")
+                text = kernel_text if isinstance(kernel_text, str) else None
+            detail = f" ({verdict.message})" if verdict.message else ""
+            return failed(f"line {assertion.line}: {text or 'assertion failed'}{detail}")
+        if len(docs) < int(expected_counts.get(str(assertion.index), 1)):
+            return failed(f"line {assertion.line} was not reached: {reason_missing}")
+    if not done:
+        return failed(f"the cell did not finish: {reason_missing}")
+    return CheckResult(cell, name, points, points, "passed", [])
 
 
 def _cell_documents(run, problems: list[dict], cell_index: int) -> dict[str, list[dict]]:
@@ -82,20 +165,20 @@ def _events(run) -> list[dict]:
 class ReferenceOutcome:
     notebook: str
     specs: dict[str, list[CheckSpec]]
-    untrusted_cells: list[str]
+    assert_counts: dict[str, dict[str, int]]  # test cell -> assertion index -> observations
     problems: list[str]
     elapsed: float
     sandboxed: bool
 
     def to_json(self) -> dict:
-        return {"notebook": self.notebook, "untrusted_cells": self.untrusted_cells,
+        return {"notebook": self.notebook, "assert_counts": self.assert_counts,
                 "problems": self.problems, "elapsed": self.elapsed, "sandboxed": self.sandboxed,
                 "specs": {cell: [s.to_json() for s in specs] for cell, specs in self.specs.items()}}
 
     @classmethod
     def from_json(cls, data: dict) -> ReferenceOutcome:
         specs = {cell: [CheckSpec(**s) for s in items] for cell, items in data["specs"].items()}
-        return cls(data["notebook"], specs, data["untrusted_cells"], data["problems"],
+        return cls(data["notebook"], specs, data["assert_counts"], data["problems"],
                    data["elapsed"], data["sandboxed"])
 
 
@@ -108,26 +191,39 @@ def run_reference(model: NotebookModel, settings: ExecutionSettings, source_dir:
     no call of a gutted reference function.
     """
     nb, infos = notebook.build_reference(model)
-    run = run_cells(notebook.code_sources(nb), settings, submission_dir=source_dir,
-                    work_name=assignment, mode="grade")
+    try:
+        sources, programs, plans = test_programs(model, nb, infos)
+    except ValueError as error:
+        return ReferenceOutcome(model.name, {}, {}, [str(error)], 0.0, False)
+    run = run_cells(sources, settings, submission_dir=source_dir, work_name=assignment,
+                    mode="grade", programs=programs)
     problems = [f"{p['kind']}: {p['detail']}" for p in run.problems]
     specs: dict[str, list[CheckSpec]] = {}
-    untrusted = []
+    counts: dict[str, dict[str, int]] = {}
     for index, (info, cell_run) in enumerate(zip(infos, run.cells, strict=True)):
         label = f"{model.name}: cell {info.grade_id or index}"
         for event in _events(cell_run):
             problems.append(f"{label}: {event.get('kind')} ({event.get('detail')})")
         local: list[dict] = []
-        documents = _cell_documents(cell_run, local, index)
+        all_documents = _cell_documents(cell_run, local, index)
         problems += [f"{label}: {p['detail']}" for p in local]
         if info.role != ROLE_TEST:
-            if documents:
+            if all_documents:
                 problems.append(f"{label}: record() outside a test cell is ignored by the grader")
             continue
         if cell_run.status != "ok":
             error = _first_error(cell_run)
             problems.append(f"{label}: the reference solution fails this test cell "
                             f"({cell_run.status}: {error or cell_run.detail})")
+        documents, observed, done = _split_documents(all_documents)
+        plan = plans.get(info.grade_id, ())
+        counts[info.grade_id] = {str(a.index): len(observed.get(a.index, [])) for a in plan}
+        if plan:
+            verdict = judge_assertions(info.grade_id, plan, observed, done, {}, "the reference "
+                                       "solution stopped", hidden=False, points=1.0)
+            if verdict.status != "passed":
+                problems.append(f"{label}: the reference solution fails this test cell's "
+                                f"assertions ({'; '.join(verdict.messages)})")
         cell_specs = []
         for name, docs in documents.items():
             if len(docs) > 1:
@@ -151,9 +247,10 @@ def run_reference(model: NotebookModel, settings: ExecutionSettings, source_dir:
             cell_specs.append(spec)
         if cell_specs:
             specs[info.grade_id] = cell_specs
-        else:
-            untrusted.append(info.grade_id)
-    return ReferenceOutcome(model.name, specs, untrusted, problems, run.elapsed, run.sandboxed)
+        elif not plan:
+            problems.append(f"{label}: the test cell has neither record() checks nor asserts, so "
+                            f"the grader has nothing to judge (it never takes 'no error' as a pass)")
+    return ReferenceOutcome(model.name, specs, counts, problems, run.elapsed, run.sandboxed)
 
 
 def _first_error(cell_run) -> str:
@@ -198,8 +295,9 @@ def grade_notebook(context: GradingContext, model: NotebookModel, student_nb: An
     nb, infos, flags = notebook.build_submission(model, student_nb)
     problems: list[dict] = list(flags)
     problems += integrity.scan_code(notebook.student_code(nb, infos), context.graded_names)
-    run: NotebookRun = run_cells(notebook.code_sources(nb), context.settings,
-                                 submission_dir=submission_dir, work_name=context.assignment)
+    sources, programs, plans = test_programs(model, nb, infos)
+    run: NotebookRun = run_cells(sources, context.settings, submission_dir=submission_dir,
+                                 work_name=context.assignment, programs=programs)
     problems += [dict(p) for p in run.problems]
     if not run.sandboxed:
         problems.append({"kind": "unsandboxed", "detail": "graded without a sandbox"})
@@ -209,8 +307,8 @@ def grade_notebook(context: GradingContext, model: NotebookModel, student_nb: An
             info = infos[cell_run.index]
             problems.append({"kind": cell_run.status, "cell": cell_run.index,
                              "detail": f"cell {info.grade_id or cell_run.index}: {cell_run.detail}"})
-    flagged = any(p["kind"] in ("integrity", "tamper") for p in problems)
     specs = context.specs.get(model.name, {})
+    counts = context.assert_counts.get(model.name, {})
     cells, checks, grades, comments = [], [], {}, {}
     for info, cell_run in zip(infos, run.cells, strict=True):
         if info.grade_id is None:
@@ -221,25 +319,27 @@ def grade_notebook(context: GradingContext, model: NotebookModel, student_nb: An
                  "answered": info.answered, "max_score": info.max_score}
         if info.role == ROLE_TEST:
             local: list[dict] = []
-            documents = _cell_documents(cell_run, local, cell_run.index)
+            documents, observed, done = _split_documents(
+                _cell_documents(cell_run, local, cell_run.index))
             problems += local
             reason = missing_reason(cell_run.status, cell_run.error_name, cell_run.detail)
             cell_specs = specs.get(info.grade_id, [])
-            results: list[CheckResult] = [judge(s, documents.get(s.name, []), reason)
-                                          for s in cell_specs]
+            results: list[CheckResult] = [judge(s, documents.get(s.name, []), reason,
+                                                hidden=info.hidden) for s in cell_specs]
+            plan = plans.get(info.grade_id, ())
+            if plan:
+                weight = 1.0 if cell_specs else (info.max_score or 1.0)
+                results.append(judge_assertions(info.grade_id, plan, observed, done,
+                                                counts.get(info.grade_id, {}), reason,
+                                                info.hidden, weight))
             for result in results:
                 if result.status == "error":
                     problems.append({"kind": "verdict-error", "cell": cell_run.index,
                                      "detail": f"{result.cell}/{result.name}: {result.detail}"})
             checks += [r.to_json() for r in results]
-            if cell_specs:
-                score, needs_manual = cell_score(info.max_score, results), False
-            elif flagged:
-                score, needs_manual = 0.0, True  # in-kernel test of a flagged submission
-            else:
-                score, needs_manual = (info.max_score if cell_run.status == "ok" else 0.0), False
-            entry.update(score=score, trusted=bool(cell_specs))
-            grades[info.grade_id] = {"auto_score": score, "needs_manual_grade": needs_manual}
+            score = cell_score(info.max_score, results) if results else 0.0
+            entry.update(score=score, trusted=True)
+            grades[info.grade_id] = {"auto_score": score, "needs_manual_grade": False}
         elif info.role in (ROLE_MANUAL, ROLE_TASK):
             answered = info.answered or info.role == ROLE_TASK
             grades[info.grade_id] = {"auto_score": None if answered else 0.0,
@@ -271,23 +371,63 @@ def _atomic_write(path: str, text: str) -> None:
     os.replace(temporary, path)
 
 
+def _summary(context: GradingContext, student: str, fingerprint: str, timestamp: str | None,
+             notebooks: list[dict], problems: list[dict], started: float) -> dict:
+    summary = {"student": student, "assignment": context.assignment, "fingerprint": fingerprint,
+               "timestamp": timestamp, "notebooks": notebooks, "problems": problems,
+               "score": round(sum(n["score"] for n in notebooks), 6),
+               "max_score": sum(n["max_score"] for n in notebooks),
+               "elapsed": round(time.monotonic() - started, 3)}
+    summary["attention"] = needs_attention(summary)
+    return summary
+
+
+def refused_submission(context: GradingContext, student: str, reason: str, result_path: str,
+                       fingerprint: str) -> dict:
+    """The recorded result of a submission refused as a whole (e.g. a symlinked directory)."""
+    notebooks = [ungraded_notebook(model, "refused", f"the submission was not graded: {reason}")
+                 for _, model in sorted(context.models.items())]
+    summary = _summary(context, student, fingerprint, None, notebooks, [], time.monotonic())
+    _atomic_write(result_path, json.dumps(summary, indent=1, sort_keys=True))
+    return summary
+
+
+def worker_killed_summary(context: GradingContext, task: dict, attempts: int) -> dict:
+    """The recorded result of a submission whose grading killed its worker every time."""
+    reason = (f"grading this submission killed the grading process {attempts} times "
+              f"(alone, in a process of its own); nothing of it could be graded")
+    notebooks = [ungraded_notebook(model, "worker-died", reason)
+                 for _, model in sorted(context.models.items())]
+    summary = _summary(context, task["student"], task["fingerprint"], task.get("timestamp"),
+                       notebooks, [], time.monotonic())
+    _atomic_write(task["result_path"], json.dumps(summary, indent=1, sort_keys=True))
+    return summary
+
+
 def grade_submission(context: GradingContext, student: str, submission_dir: str,
                      autograded_dir: str, result_path: str, fingerprint: str,
-                     timestamp: str | None) -> dict:
-    """Grade every notebook of one submission; write the result file atomically."""
-    import json
-
+                     timestamp: str | None, staging_problems: list[dict] | None = None) -> dict:
+    """Grade every notebook of one (staged) submission; write the result file atomically."""
     prepare_worker(context)
     started = time.monotonic()
     expected = sorted(context.models)
     present = notebook.notebook_names(submission_dir)
     problems = [{"kind": "extra-notebook", "detail": f"{name}.ipynb is not part of the "
                  f"assignment and was ignored"} for name in present if name not in context.models]
+    problems += list(staging_problems or [])
+    refused_files = {p.get("file"): p["detail"] for p in staging_problems or []}
     notebooks = []
     for name in expected:
         model = context.models[name]
         path = os.path.join(submission_dir, f"{name}.ipynb")
-        if not os.path.exists(path):
+        if f"{name}.ipynb" in refused_files:
+            notebooks.append(ungraded_notebook(model, "refused", refused_files[f"{name}.ipynb"]))
+            continue
+        if os.path.isdir(path):
+            notebooks.append(ungraded_notebook(model, "malformed",
+                                               f"{name}.ipynb is a directory, not a notebook"))
+            continue
+        if not os.path.isfile(path):
             notebooks.append(ungraded_notebook(model, "missing", f"{name}.ipynb was not submitted"))
             continue
         try:
@@ -301,12 +441,7 @@ def grade_submission(context: GradingContext, student: str, submission_dir: str,
         _atomic_write(os.path.join(autograded_dir, f"{name}.ipynb"), nbformat.writes(executed))
     if timestamp is not None:
         _atomic_write(os.path.join(autograded_dir, "timestamp.txt"), timestamp)
-    summary = {"student": student, "assignment": context.assignment, "fingerprint": fingerprint,
-               "timestamp": timestamp, "notebooks": notebooks, "problems": problems,
-               "score": round(sum(n["score"] for n in notebooks), 6),
-               "max_score": sum(n["max_score"] for n in notebooks),
-               "elapsed": round(time.monotonic() - started, 3)}
-    summary["attention"] = needs_attention(summary)
+    summary = _summary(context, student, fingerprint, timestamp, notebooks, problems, started)
     _atomic_write(result_path, json.dumps(summary, indent=1, sort_keys=True))
     return summary
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import os
 import resource
 import shutil
@@ -38,6 +39,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--file-size-mb", type=int, required=True)
     parser.add_argument("--open-files", type=int, required=True)
     parser.add_argument("--mpl-cache")
+    parser.add_argument("--tests", help="file with the test cells' programs (deleted once read)")
     return parser.parse_args(argv)
 
 
@@ -72,6 +74,16 @@ def _read_submission(root: str | None) -> list[tuple[str, bytes]]:
             with open(path, "rb") as f:
                 files.append((os.path.relpath(path, root), f.read()))
     return files
+
+
+def _read_programs(path: str | None) -> dict[str, str]:
+    """The test cells' programs, read (with the launcher's identity) and deleted at once."""
+    if not path:
+        return {}
+    with open(path, encoding="utf-8") as f:
+        programs = json.load(f)
+    os.remove(path)
+    return {str(k): str(v) for k, v in programs.items()}
 
 
 def _drop_privileges(uid: int | None) -> None:
@@ -121,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     _set_limits(args)
     files = _read_submission(args.submission)
     _drop_privileges(args.uid)
+    programs = _read_programs(args.tests)  # no student code exists in this process yet
     _write_files(args.work, files)
     _copy_mpl_cache(args.mpl_cache)
     os.chdir(args.work)
@@ -133,11 +146,18 @@ def main(argv: list[str] | None = None) -> None:
 
     from ipykernel.kernelapp import IPKernelApp
 
-    IPKernelApp.launch_instance(argv=[
+    app = IPKernelApp.instance()
+    app.initialize([
         "-f", args.connection_file,
         "--HistoryManager.enabled=False",
         "--IPKernelApp.parent_handle=0",
     ])
+    # Trusted packages first: a student's own rnn_lib/ or course_checks/ next to the
+    # notebook must not shadow the sandbox's copies (the working directory goes last).
+    sys.path[:] = [p for p in sys.path if p not in ("", ".", args.work)] + [args.work]
+    if programs:
+        checks.install_test_cells(app.shell.user_ns, programs)
+    app.start()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import os
 import re
 from typing import Any
@@ -161,15 +160,15 @@ def load_model(gradebook: Any, assignment: str, notebook: str, source_path: str)
 
 def read_submission(path: str) -> Any:
     """Read a student's notebook; :class:`MalformedNotebook` if it is not one."""
+    from grader.staging import UntrustedData, loads
+
+    with open(path, "rb") as f:  # a staged copy: a regular file within the size limits
+        raw = f.read()
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except UnicodeDecodeError as error:
-        raise MalformedNotebook(f"not UTF-8 text ({error.reason})") from None
-    try:
-        node = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise MalformedNotebook(f"not valid JSON (line {error.lineno}: {error.msg})") from None
+        node = loads(raw, what="the notebook")
+        text = raw.decode("utf-8")
+    except UntrustedData as error:
+        raise MalformedNotebook(str(error).removeprefix("malformed: ")) from None
     if not isinstance(node, dict) or not isinstance(node.get("cells"), list):
         raise MalformedNotebook("JSON, but not a notebook (no list of cells)")
     try:

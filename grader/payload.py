@@ -249,12 +249,13 @@ def decode(text: str) -> Any:
     """Strictly decode a document produced by :func:`encode`."""
     if not isinstance(text, str):
         raise PayloadError(f"payload: expected JSON text, got {type(text).__name__}")
-    if len(text) > MAX_PAYLOAD_BYTES:
-        raise PayloadError("payload: too large")
+    from grader.staging import UntrustedData, loads
+
     try:
-        node = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as error:
-        raise PayloadError(f"payload: not JSON ({error.msg})") from None
+        node = loads(text, max_depth=3 * MAX_DEPTH + 8, max_bytes=MAX_PAYLOAD_BYTES,
+                     what="a recorded value")
+    except UntrustedData as error:
+        raise PayloadError(f"payload: {error}") from None
     return _decode(node)
 
 

@@ -11,8 +11,11 @@ What the kernel sees (everything else of the host file system is absent):
   there), a size-limited ``/tmp``, and the runtime directory holding the kernel's
   connection file and its ``ipc`` sockets (the network namespace is empty, so
   client and kernel talk over Unix sockets, not loopback TCP);
-- namespaces: new mount, ipc, net, uts and cgroup namespaces, not a new pid
-  namespace (ipykernel's parent poller would exit; ``JPY_PARENT_PID`` is unset).
+- namespaces: new mount, ipc, net, uts, cgroup and pid namespaces (``/proc`` shows
+  only the sandbox's processes; ipykernel's parent poller is off because
+  ``JPY_PARENT_PID`` is unset);
+- memory: a memory cgroup per sandbox bounds all its processes together
+  (:func:`memory_cgroup`), where the machine allows it.
 
 Identity. Run as root, bubblewrap starts in privileged mode and the launcher
 (:mod:`grader.kernel`) drops to a dedicated unprivileged uid, ``UID_BASE`` plus
@@ -69,6 +72,7 @@ class Limits:
     open_files: int = 512  # RLIMIT_NOFILE
     tmp_mb: int = 128  # size of /tmp (tmpfs)
     work_mb: int = 256  # size of the working directory (tmpfs)
+    sandbox_memory_mb: int = 6144  # memory cgroup of the whole sandbox (all its processes)
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
@@ -231,7 +235,10 @@ def bwrap_command(bwrap: str, spec: SandboxSpec, inner: Sequence[str]) -> list[s
     """The full ``bwrap ... -- inner`` command line for one kernel."""
     root = is_root()
     args = [bwrap, "--die-with-parent", "--new-session"]
-    args += ["--unshare-ipc", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    # A pid namespace of its own: the kernel sees only the sandbox's processes in /proc (no
+    # host command lines). bwrap runs as its pid 1; the launcher is its child.
+    args += ["--unshare-ipc", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+             "--unshare-pid"]
     if not root:
         args += ["--unshare-user", "--disable-userns"]
     args += ["--hostname", "sandbox", "--clearenv"]
@@ -280,7 +287,7 @@ def bwrap_command(bwrap: str, spec: SandboxSpec, inner: Sequence[str]) -> list[s
 
 
 def launcher_command(spec: SandboxSpec, connection_file: str, mode: str,
-                     sandboxed: bool) -> list[str]:
+                     sandboxed: bool, tests_file: str | None = None) -> list[str]:
     """``python -m grader.kernel ...``: the process bwrap (or the fallback) starts."""
     cmd = [sys.executable, "-m", "grader.kernel", f"--connection-file={connection_file}",
            f"--mode={mode}", f"--work={spec.work_dir if sandboxed else spec.runtime_dir + '/work'}"]
@@ -291,7 +298,109 @@ def launcher_command(spec: SandboxSpec, connection_file: str, mode: str,
         cmd.append(f"--uid={spec.uid}")
     if spec.mpl_cache_dir:
         cmd.append(f"--mpl-cache={MPL_CACHE_MOUNT if sandboxed else spec.mpl_cache_dir}")
+    if tests_file:
+        cmd.append(f"--tests={tests_file}")
     return cmd
+
+
+# --------------------------------------------------------------------------- memory cgroup
+
+CGROUP_ROOTS = ("/sys/fs/cgroup/memory", "/sys/fs/cgroup")  # cgroup v1, then v2
+
+
+def _cgroup_base() -> tuple[str, str] | None:
+    """(directory, version) where sandbox cgroups can be made, or None."""
+    for root, version in ((CGROUP_ROOTS[0], "v1"), (CGROUP_ROOTS[1], "v2")):
+        limit = "memory.limit_in_bytes" if version == "v1" else "memory.max"
+        if version == "v2" and not os.path.exists(os.path.join(root, "cgroup.controllers")):
+            continue
+        if os.path.isdir(root) and os.access(root, os.W_OK):
+            if version == "v2":
+                try:
+                    with open(os.path.join(root, "cgroup.subtree_control")) as f:
+                        if "memory" not in f.read().split():
+                            continue
+                except OSError:
+                    continue
+            return root, limit
+    return None
+
+
+def memory_cgroup(limit_mb: int) -> str | None:
+    """A fresh memory cgroup limited to ``limit_mb`` for one sandbox (None where unavailable).
+
+    The limit holds for every process of the sandbox together, where ``RLIMIT_AS``
+    bounds each process alone.
+    """
+    base = _cgroup_base()
+    if base is None:
+        return None
+    root, limit_file = base
+    path = os.path.join(root, f"grader-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        os.mkdir(path)
+        with open(os.path.join(path, limit_file), "w") as f:
+            f.write(str(limit_mb << 20))
+        if limit_file == "memory.limit_in_bytes":
+            swap = os.path.join(path, "memory.memsw.limit_in_bytes")
+            if os.path.exists(swap):
+                with open(swap, "w") as f:
+                    f.write(str(limit_mb << 20))
+    except OSError:
+        remove_cgroup(path)
+        return None
+    return path
+
+
+def in_cgroup(cgroup: str | None, command: list[str]) -> list[str]:
+    """``command`` started inside ``cgroup`` (it joins before bwrap execs, so nothing escapes)."""
+    if cgroup is None:
+        return command
+    return ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, *command]
+
+
+def cgroup_out_of_memory(cgroup: str | None) -> bool:
+    """Whether the cgroup's memory limit was hit (the kernel was killed for it)."""
+    if not cgroup:
+        return False
+    for name, key in (("memory.failcnt", None), ("memory.events", "oom_kill")):
+        path = os.path.join(cgroup, name)
+        try:
+            with open(path) as f:
+                text = f.read()
+        except OSError:
+            continue
+        if key is None:
+            return text.strip() not in ("", "0")
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == key and parts[1] != "0":
+                return True
+    return False
+
+
+def cgroup_peak_bytes(cgroup: str | None) -> int | None:
+    if not cgroup:
+        return None
+    for name in ("memory.max_usage_in_bytes", "memory.peak"):
+        try:
+            with open(os.path.join(cgroup, name)) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def remove_cgroup(cgroup: str | None) -> None:
+    """Remove a sandbox's cgroup once its processes are gone (retried briefly)."""
+    if not cgroup or not os.path.isdir(cgroup):
+        return
+    for _ in range(50):
+        try:
+            os.rmdir(cgroup)
+            return
+        except OSError:
+            time.sleep(0.02)
 
 
 def unsandboxed_environment(spec: SandboxSpec) -> dict[str, str]:

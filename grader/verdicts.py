@@ -21,7 +21,6 @@ import builtins
 import contextlib
 import dataclasses
 import io
-import json
 import math
 import signal
 import traceback
@@ -30,10 +29,14 @@ from typing import Any
 from grader import payload
 from grader.checks import interpret_verdict, resolve_verdict
 from grader.compare import compare
+from grader.staging import UntrustedData, loads
 
 MAX_MESSAGE = 400
 MAX_MESSAGES = 12
+MAX_SHOWN = 6  # messages of one check shown to the student
+MAX_SHOWN_CHARS = 240
 VERDICT_SECONDS = 60
+RECORD_DEPTH = 16  # the outer document of a record or event (its value is decoded apart)
 
 
 @dataclasses.dataclass
@@ -74,9 +77,10 @@ class RecordError(ValueError):
 def parse_record(raw: str) -> dict:
     """The outer document of a record: name (str) and encoded value (str), plus options."""
     try:
-        document = json.loads(raw, parse_constant=payload._reject_constant)
-    except (json.JSONDecodeError, payload.PayloadError) as error:
-        raise RecordError(f"record is not JSON: {error}") from None
+        document = loads(raw, max_depth=RECORD_DEPTH, max_bytes=payload.MAX_PAYLOAD_BYTES + 65536,
+                         what="a check record")
+    except UntrustedData as error:
+        raise RecordError(str(error)) from None
     if not isinstance(document, dict):
         raise RecordError("record is not an object")
     name, value = document.get("name"), document.get("value")
@@ -87,15 +91,15 @@ def parse_record(raw: str) -> dict:
 
 def parse_event(raw: str) -> dict | None:
     try:
-        event = json.loads(raw, parse_constant=payload._reject_constant)
-    except (json.JSONDecodeError, payload.PayloadError):
+        event = loads(raw, max_depth=RECORD_DEPTH, max_bytes=4096, what="an event")
+    except UntrustedData:
         return None
     return event if isinstance(event, dict) else None
 
 
-def _clip(text: str) -> str:
+def _clip(text: str, limit: int = MAX_MESSAGE) -> str:
     text = " ".join(str(text).split())
-    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _VerdictTimeout(Exception):
@@ -147,10 +151,54 @@ def run_verdict(spec: CheckSpec, value: Any) -> tuple[float, list[str], str, str
     return earned, printed[:MAX_MESSAGES], status, ""
 
 
-def judge(spec: CheckSpec, documents: list[dict], reason_missing: str) -> CheckResult:
+def student_strings(value: Any, found: set[str] | None = None, depth: int = 0) -> set[str]:
+    """Every string a decoded value carries (texts, dict keys, type names of records and opaques)."""
+    found = set() if found is None else found
+    if depth > 60 or len(found) > 5000:
+        return found
+    if isinstance(value, str):
+        found.add(value)
+    elif isinstance(value, payload.Opaque):
+        found.add(value.type_name)
+    elif isinstance(value, payload.Record):
+        found.add(value.type_name)
+        for key, item in value.fields().items():
+            found.add(key)
+            student_strings(item, found, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            student_strings(item, found, depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            student_strings(key, found, depth + 1)
+            student_strings(item, found, depth + 1)
+    return found
+
+
+def scrub(messages: list[str], value: Any) -> list[str]:
+    """Trusted messages only: any text the student's value carried is replaced, then capped.
+
+    A verdict may format what it was given (an exception message, a class name);
+    those strings are the student's, and feedback shows only text trusted code wrote.
+    """
+    texts = sorted((t for t in student_strings(value) if len(t) >= 3), key=len, reverse=True)
+    cleaned = []
+    for message in messages[:MAX_SHOWN]:
+        for text in texts[:2000]:
+            if text in message:
+                message = message.replace(text, "[your text]")
+        cleaned.append(_clip(message, MAX_SHOWN_CHARS))
+    return cleaned
+
+
+def judge(spec: CheckSpec, documents: list[dict], reason_missing: str,
+          hidden: bool = False) -> CheckResult:
     """Judge one check from the documents the student's cell recorded under its name."""
+    decoded: list[Any] = []
+
     def result(earned: float, status: str, messages: list[str], detail: str = "") -> CheckResult:
-        return CheckResult(spec.cell, spec.name, spec.points, earned, status, messages, detail)
+        shown = scrub(messages, decoded[0] if decoded else None)
+        return CheckResult(spec.cell, spec.name, spec.points, earned, status, shown, detail)
 
     if not documents:
         return result(0.0, "missing", [f"no result was recorded: {reason_missing}"])
@@ -161,6 +209,7 @@ def judge(spec: CheckSpec, documents: list[dict], reason_missing: str) -> CheckR
         value = payload.decode(documents[0]["value"])
     except payload.PayloadError as error:
         return result(0.0, "invalid", ["the recorded result could not be read"], str(error))
+    decoded.append(value)
     if spec.verdict is None:
         reference = payload.decode(spec.reference)
         problem = compare(value, reference, rtol=spec.rtol, atol=spec.atol, where=spec.name)

@@ -8,9 +8,9 @@ cases) or the raw bytes of the file (for the malformed one), and what the
 grader must conclude: the autograded score and the problems it reports.
 
 Autograded points of the fixture: ``rnn_step_forward`` visible check 1,
-hidden checks 2; ``running_mean`` visible plain-assert test 1 (judged in the
-kernel: withheld when a submission is flagged), hidden verdict 2 (a quarter
-per seeded case).
+hidden checks 2; ``running_mean`` visible plain-assert test 1 (its operands
+observed in the kernel, the assertion judged outside), hidden verdict 2 (a
+quarter per seeded case).
 
 ``@COURSE@`` in a cell is replaced by the absolute path of the course copy, so
 that the cheats can aim at the real gradebook and source notebook.
@@ -248,7 +248,7 @@ def rnn_step_forward(X, H_prev, W_xh, W_hh, b_h):
     if X.shape[0] == 3:
         ctypes.string_at(0)
     H = np.tanh(X @ W_xh + H_prev @ W_hh + b_h)
-    return H, None''', MEAN_OK, score=3.0,
+    return H, None''', MEAN_OK, score=4.0,
          problems=frozenset({"crash", "integrity:system"}), attention=True),
     Case("infinite_loop", "running_mean never returns on long inputs", RNN_OK,
          '''def running_mean(x):
@@ -264,7 +264,7 @@ def rnn_step_forward(X, H_prev, W_xh, W_hh, b_h):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         while True:
             pass
-    return np.tanh(X @ W_xh + H_prev @ W_hh + b_h), None''', MEAN_OK, score=3.0,
+    return np.tanh(X @ W_xh + H_prev @ W_hh + b_h), None''', MEAN_OK, score=4.0,
          problems=frozenset({"timeout", "integrity:system"}), attention=True),
     Case("memory_bomb", "running_mean allocates until memory runs out on long inputs", RNN_OK,
          '''def running_mean(x):
@@ -287,7 +287,7 @@ try:
 except OSError:
     pass
 
-''' + RNN_OK, MEAN_OK, score=5.0, problems=frozenset({"integrity:system"}), attention=True),
+''' + RNN_OK, MEAN_OK, score=6.0, problems=frozenset({"integrity:system"}), attention=True),
     Case("daemon", "leaves a daemon behind (double fork, new session)",
          '''import os
 import time
@@ -298,7 +298,7 @@ if os.fork() == 0:
         time.sleep(600)
     os._exit(0)
 
-''' + RNN_OK, MEAN_OK, score=5.0, problems=frozenset({"integrity:system"}), attention=True),
+''' + RNN_OK, MEAN_OK, score=6.0, problems=frozenset({"integrity:system"}), attention=True),
     Case("malformed_json", "the notebook file is cut off halfway",
          raw=lambda text: text[: len(text) // 2], problems=frozenset({"malformed"}),
          attention=True),
