@@ -105,3 +105,15 @@ def test_bad_layers_are_named():
         deep_forward(X, H0, layers, "relu")
     with pytest.raises(TypeError, match=r"state0: expected a pair \(H0, C0\)"):
         deep_forward(X, H0, init_deep_params("lstm", 3, 4, 2, rng), "lstm")
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_float32_stays_float32(cell):
+    X, state0, layers, dY, _ = make_stack(6, cell, 3, 2, 3, 2, 2, D=2)
+    f32 = lambda a: a.astype(np.float32)
+    state0 = tuple(map(f32, state0)) if cell == "lstm" else f32(state0)
+    layers = [tuple(map(f32, p)) for p in layers]
+    Y, _, cache = deep_forward(f32(X), state0, layers, cell, bidirectional=True)
+    dX, _, dlayers = deep_backward(f32(dY), cache)
+    assert Y.dtype == dX.dtype == np.float32
+    assert all(g.dtype == np.float32 for grads in dlayers for g in grads)

@@ -37,5 +37,5 @@ def test_same_seed_same_model_and_a_short_run_learns():
     assert losses[-1] < 0.5 * losses[0]
     predictions = evaluate_pairs(model.numpy_params(), task, task.test)
     accuracy = np.mean([p == t for p, (_, t) in zip(predictions, task.test, strict=True)])
-    assert accuracy > 0.5, accuracy
+    assert accuracy > 0.6, accuracy
     assert evaluate_pairs(model.numpy_params(), task, task.test[:4], beam_width=3) is not None
