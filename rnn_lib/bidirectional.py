@@ -38,6 +38,7 @@ import numpy as np
 from rnn_lib._checks import as_float_array, check_cache, check_shape
 from rnn_lib.cells import (
     LayerCache,
+    as_sequence,
     as_state,
     check_params,
     from_state,
@@ -72,10 +73,8 @@ def bidirectional_forward(X, state0, params_fwd, params_bwd, cell="rnn"):
         :func:`bidirectional_backward`.
     """
     cell = get_cell(cell)
-    X = as_float_array("X", X, ndim=3)
+    X = as_sequence(X)
     T, n, d = X.shape
-    if T == 0:
-        raise ValueError("X: expected at least one time step, got T = 0")
     h = check_params(cell, "params_fwd", params_fwd, d)
     if check_params(cell, "params_bwd", params_bwd, d) != h:
         raise ValueError(f"params_bwd: expected {h} hidden units (those of params_fwd), "

@@ -112,6 +112,14 @@ def as_state(cell: Cell, name: str, state, shape: tuple) -> tuple:
     return arrays
 
 
+def as_sequence(X) -> np.ndarray:
+    """Check an input sequence: a floating ``(T, n, d)`` array with ``T >= 1``."""
+    X = as_float_array("X", X, ndim=3)
+    if X.shape[0] == 0:
+        raise ValueError("X: expected at least one time step, got T = 0")
+    return X
+
+
 def from_state(cell: Cell, state: tuple):
     """Undo :func:`as_state`: ``H`` alone, or the pair ``(H, C)`` for the LSTM."""
     return state[0] if len(cell.state_names) == 1 else tuple(state)
@@ -192,10 +200,8 @@ def layer_forward(X, state0, params, cell="rnn", reverse: bool = False):
         ``reverse``; a pair for the LSTM) and a cache for :func:`layer_backward`.
     """
     cell = get_cell(cell)
-    X = as_float_array("X", X, ndim=3)
+    X = as_sequence(X)
     T, n, d = X.shape
-    if T == 0:
-        raise ValueError("X: expected at least one time step, got T = 0")
     h = check_params(cell, "params", params, d)
     H, final, cache = scan_cell(cell, X, as_state(cell, "state0", state0, (n, h)), params, reverse)
     return H, from_state(cell, final), cache

@@ -36,6 +36,7 @@ import numpy as np
 from rnn_lib._checks import as_float_array, check_cache, check_positive_int, check_shape
 from rnn_lib.bidirectional import bidirectional_backward, bidirectional_forward
 from rnn_lib.cells import (
+    as_sequence,
     as_state,
     check_params,
     from_state,
@@ -88,10 +89,8 @@ def deep_forward(X, state0, layers, cell="rnn", bidirectional: bool = False):
         and a cache for :func:`deep_backward`.
     """
     cell = get_cell(cell)
-    X = as_float_array("X", X, ndim=3)
+    X = as_sequence(X)
     T, n, d = X.shape
-    if T == 0:
-        raise ValueError("X: expected at least one time step, got T = 0")
     D = 2 if bidirectional else 1
     L, h = _check_layers(cell, layers, d, D)
     state0 = as_state(cell, "state0", state0, (L * D, n, h))
