@@ -58,6 +58,17 @@ def has_attention(params: dict) -> bool:
     return "att_v" in params
 
 
+def param_shapes(V_s: int, V_t: int, e: int, h: int, a: int | None = None) -> dict[str, tuple]:
+    """The shape of every parameter (see the module docstring); ``a=None``: no attention."""
+    shapes = {"E_src": (V_s, e), "E_tgt": (V_t, e), "W_hq": (h, V_t), "b_q": (V_t,)}
+    if a is not None:
+        shapes |= {"att_W_q": (h, a), "att_W_k": (h, a), "att_v": (a,)}
+    for side, inputs in (("enc", e), ("dec", e if a is None else e + h)):
+        shapes |= {f"{side}_W_x": (inputs, 3 * h), f"{side}_W_h": (h, 3 * h),
+                   f"{side}_b_x": (3 * h,), f"{side}_b_h": (3 * h,)}
+    return shapes
+
+
 def check_seq2seq_params(params) -> tuple[int, int, int, int]:
     """Validate the parameter dict (names, shapes, one dtype); return ``(V_s, V_t, e, h)``."""
     if not isinstance(params, dict):
@@ -68,13 +79,9 @@ def check_seq2seq_params(params) -> tuple[int, int, int, int]:
     V_s, e = as_float_array("params['E_src']", params["E_src"], ndim=2).shape
     V_t = as_float_array("params['E_tgt']", params["E_tgt"], ndim=2).shape[0]
     h = as_float_array("params['enc_W_h']", params["enc_W_h"], ndim=2).shape[0]
-    expected = {"E_src": (V_s, e), "E_tgt": (V_t, e), "W_hq": (h, V_t), "b_q": (V_t,)}
-    for side, inputs in (("enc", e), ("dec", e + h if has_attention(params) else e)):
-        expected |= {f"{side}_W_x": (inputs, 3 * h), f"{side}_W_h": (h, 3 * h),
-                     f"{side}_b_x": (3 * h,), f"{side}_b_h": (3 * h,)}
-    if has_attention(params):
-        a = as_float_array("params['att_v']", params["att_v"], ndim=1).shape[0]
-        expected |= {"att_W_q": (h, a), "att_W_k": (h, a), "att_v": (a,)}
+    a = (as_float_array("params['att_v']", params["att_v"], ndim=1).shape[0]
+         if has_attention(params) else None)
+    expected = param_shapes(V_s, V_t, e, h, a)
     unknown = sorted(set(params) - set(expected))
     if unknown:
         raise KeyError(f"params: unexpected keys {unknown}")
@@ -95,19 +102,11 @@ def init_seq2seq(src_vocab: int, tgt_vocab: int, embed_size: int, hidden_size: i
     """Random float64 parameters: embeddings ``N(0, 1)``, the rest uniform in ``+-1/sqrt(h)``."""
     V_s, V_t = check_positive_int("src_vocab", src_vocab), check_positive_int("tgt_vocab", tgt_vocab)
     e, h = check_positive_int("embed_size", embed_size), check_positive_int("hidden_size", hidden_size)
+    a = None if attention_size is None else check_positive_int("attention_size", attention_size)
     bound = 1.0 / np.sqrt(h)
-    params = {"E_src": rng.standard_normal((V_s, e)), "E_tgt": rng.standard_normal((V_t, e))}
-    shapes = {"W_hq": (h, V_t), "b_q": (V_t,)}
-    dec_inputs = e
-    if attention_size is not None:
-        a = check_positive_int("attention_size", attention_size)
-        shapes |= {"att_W_q": (h, a), "att_W_k": (h, a), "att_v": (a,)}
-        dec_inputs = e + h
-    for side, inputs in (("enc", e), ("dec", dec_inputs)):
-        shapes |= {f"{side}_W_x": (inputs, 3 * h), f"{side}_W_h": (h, 3 * h),
-                   f"{side}_b_x": (3 * h,), f"{side}_b_h": (3 * h,)}
-    params |= {key: rng.uniform(-bound, bound, size=shape) for key, shape in shapes.items()}
-    return params
+    return {key: rng.standard_normal(shape) if key.startswith("E_") else
+            rng.uniform(-bound, bound, size=shape)
+            for key, shape in param_shapes(V_s, V_t, e, h, a).items()}
 
 
 def _lengths(src_lengths, T: int, n: int) -> np.ndarray:
