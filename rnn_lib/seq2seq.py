@@ -339,7 +339,13 @@ def beam_search(params: dict, src, bos: int, eos: int, max_len: int, beam_width:
     finished score is at least the best live one (extending a prefix can only
     lower its score). Ties go to the earlier prefix and the smaller token, as
     in :func:`greedy_decode`, so ``beam_width=1`` *is* greedy decoding; a beam
-    wider than the vocabulary keeps every extension.
+    wider than the vocabulary keeps every extension, and one of width
+    ``V_t ** (max_len - 1)`` prunes nothing and finds the most probable output.
+
+    A wider beam usually finds a more probable sequence than greedy decoding,
+    but not always: the greedy prefix can be pushed out of the beam by ``k``
+    prefixes that score higher so far and worse in the end (the package tests
+    show such a model). Beam search is a heuristic, not monotone in ``k``.
 
     Returns:
         Like :func:`greedy_decode`: the best finished sequence of each example
