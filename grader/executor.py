@@ -219,17 +219,31 @@ class SandboxedKernel:
         spec = self._spec()
         inner = sandbox.launcher_command(spec, kernel_file, self.mode, self.sandboxed,
                                          tests_file=tests_file)
+        pass_fds: tuple[int, ...] = ()
         if self.sandboxed:
-            command = sandbox.bwrap_command(self.bwrap, spec, inner)
+            # bwrap's options (host paths of the course, the staged submission) travel through a
+            # pipe, so that /proc/1/cmdline inside the sandbox shows only `bwrap --args N`.
+            options = sandbox.bwrap_command(self.bwrap, spec, inner)
+            split = options.index("--")
+            read_end, write_end = os.pipe()
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(b"".join(a.encode() + b"\0" for a in options[1:split]))
+            pass_fds = (read_end,)
+            command = [self.bwrap, "--args", str(read_end), *options[split:]]
             self.cgroup = sandbox.memory_cgroup(spec.limits.sandbox_memory_mb)
             command = sandbox.in_cgroup(self.cgroup, command)
             env = {"PATH": "/usr/bin:/bin"}
             cwd = "/"
         else:
             command, env, cwd = inner, sandbox.unsandboxed_environment(spec), self.runtime_dir
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                        start_new_session=True)
+        try:
+            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                            env=env, cwd=cwd, start_new_session=True,
+                                            pass_fds=pass_fds)
+        finally:
+            for descriptor in pass_fds:
+                os.close(descriptor)
         self._tail = _TailReader(self.process.stdout)
         self._tail.start()
         import zmq

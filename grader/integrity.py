@@ -27,6 +27,12 @@ INTROSPECTION = {"_getframe", "f_back", "f_globals", "f_locals", "f_code", "get_
                  "get_referents", "get_objects", "currentframe", "getouterframes",
                  "_ih", "_oh", "history_manager", "user_ns", "user_global_ns", "settrace",
                  "setprofile", "excepthook", "set_custom_exc"}
+# IPython's hooks into how cells are run and how their errors are shown.
+IPYTHON_HOOKS = {"input_transformers_post", "input_transformers_cleanup", "input_transformer_manager",
+                 "ast_transformers", "showtraceback", "showsyntaxerror", "_showtraceback",
+                 "run_cell", "run_cell_async", "run_ast_nodes", "run_code", "events", "register",
+                 "custom_exceptions", "display_pub", "displayhook", "session", "iopub_socket",
+                 "shell_stream", "send_response", "_publish_status", "kernel"}
 DYNAMIC = {"exec", "eval", "compile", "__import__"}
 SYSTEM_MODULES = {"ctypes", "socket", "urllib", "requests", "http", "subprocess", "multiprocessing",
                   "signal", "resource", "importlib", "sqlite3", "pty", "fcntl", "mmap"}
@@ -45,13 +51,15 @@ RULES = {
     "system": "uses low-level system facilities (ctypes, sockets, processes, signals)",
     "reference-import": "imports rnn_lib's reference implementation of a graded function",
     "grader-api": "uses the grader's check API from solution code",
+    "hooks": "hooks into IPython's cell execution, error display or kernel messaging",
+    "dynamic-class": "creates a class dynamically with type(name, bases, namespace)",
 }
 
 
 class _Scanner(ast.NodeVisitor):
     def __init__(self, graded: set[str]):
         self.graded = graded
-        self.modules: set[str] = set(MODULE_ROOTS)
+        self.modules: set[str] = set(MODULE_ROOTS) | {"get_ipython"}
         self.found: list[tuple[str, int, str]] = []
         self.class_depth = 0
 
@@ -90,7 +98,11 @@ class _Scanner(ast.NodeVisitor):
 
     # -- assignments to attributes of modules
     def _root(self, node: ast.AST) -> str | None:
-        while isinstance(node, ast.Attribute | ast.Subscript):
+        while isinstance(node, ast.Attribute | ast.Subscript | ast.Call):
+            if isinstance(node, ast.Call):
+                if isinstance(node.func, ast.Name) and node.func.id in ("get_ipython",):
+                    return "get_ipython"
+                return None
             node = node.value
         return node.id if isinstance(node, ast.Name) else None
 
@@ -108,6 +120,11 @@ class _Scanner(ast.NodeVisitor):
         if isinstance(target, ast.Attribute | ast.Subscript):
             root = self._root(target)
             dotted = self._dotted(target)
+            if root is None:
+                # The target is rooted in a call (get_ipython().x = ..., f().y = ...):
+                # whatever object that is, replacing its attributes is patching it.
+                self.add("patch", node, dotted)
+                return
             if root in ("__builtins__", "builtins"):
                 self.add("builtins", node, dotted)
             elif dotted.startswith("sys.modules"):
@@ -162,6 +179,10 @@ class _Scanner(ast.NodeVisitor):
                          f"{name}({self._dotted(node.args[0])}, ...)")
         if name in DYNAMIC and isinstance(func, ast.Name):
             self.add("dynamic-code", node, f"{name}(...)")
+        if name == "type" and isinstance(func, ast.Name) and len(node.args) == 3:
+            self.add("dynamic-class", node, "type(name, bases, namespace)")
+        if name in ("register", "register_magic_function") and self._root(func) == "get_ipython":
+            self.add("hooks", node, self._dotted(func))
         if isinstance(func, ast.Attribute) and self._dotted(func) in (
                 "os.system", "os.fork", "os.kill", "os.popen", "os.execv", "os.execl",
                 "os.setsid", "os.forkpty"):
@@ -180,6 +201,10 @@ class _Scanner(ast.NodeVisitor):
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if node.attr in INTROSPECTION:
             self.add("introspection", node, self._dotted(node))
+        if node.attr in IPYTHON_HOOKS and (self._root(node) in ("get_ipython", None)
+                                            or node.attr not in ("events", "register", "kernel",
+                                                                 "session", "run_code")):
+            self.add("hooks", node, self._dotted(node))
         if node.attr == "modules" and self._root(node) == "sys":
             self.add("sys-modules", node, "sys.modules")
         if node.attr in ("environ", "getenv") and self._root(node) == "os":

@@ -11,7 +11,7 @@ Accessibility: every page of the site passes an axe-core audit (WCAG 2.1 A and A
 rules plus axe's best practices) with no "serious" or "critical" violation; the
 "moderate" and "minor" ones are reported as ``AccessibilityNote`` warnings in the
 test output, and every page's counts go to ``_build/accessibility/``. axe-core is
-the npm package in ``node_modules`` (``npm ci``, run by ``make setup``), injected into
+the npm package in ``node_modules`` (``npm ci``, run by ``make test``), injected into
 the page from that file. Figures have alt text that says what they show; the
 solutions' toggles and the search work with the keyboard alone.
 
@@ -137,7 +137,7 @@ IMAGE_STATUS = """async () => {
 }"""
 
 
-# Accessibility audit: axe-core from node_modules (package.json, installed by `make setup`).
+# Accessibility audit: axe-core from node_modules (package-lock.json; `make node-deps`, run by `make test`).
 AXE_SCRIPT = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
 AXE_BLOCKING = {"serious", "critical"}
@@ -381,7 +381,7 @@ def tab_until(page: Page, wanted, max_tabs: int = MAX_TABS) -> tuple[dict, int]:
 def test_page_passes_the_accessibility_audit(open_page, doc: str):
     """axe-core over the page with every solution open: no serious or critical violation."""
     if not AXE_SCRIPT.is_file():
-        pytest.fail(f"axe-core is not installed ({AXE_SCRIPT} is missing): run `make setup` "
+        pytest.fail(f"axe-core is not installed ({AXE_SCRIPT} is missing): run `make node-deps` "
                     "(it runs `npm ci` from package-lock.json)")
     loaded = open_page(doc)
     page = loaded.page
@@ -430,7 +430,7 @@ def test_solutions_toggle_with_the_keyboard(open_page, doc: str):
     assert active["tag"] == "button"
     assert active["outline"] != "none" or active["shadow"] != "none", \
         f"{doc}: the focused toggle has no visible focus indicator"
-    solution = page.locator(f"main div.solution#{active['solution']}")
+    solution = page.locator(f"main div.solution[id='{active['solution']}']")
     body = solution.locator(":scope > :not(.admonition-title)").first
     assert not body.is_visible(), f"{doc}: solution {active['solution']} open before any key"
 

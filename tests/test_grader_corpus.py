@@ -10,7 +10,7 @@ reported, and the gradebook must agree with the result files.
 from __future__ import annotations
 
 import pytest
-from grading_corpus import corpus, harness
+from grading_corpus import corpus, harness, hostile
 from nbgrader.api import Gradebook
 
 
@@ -27,7 +27,7 @@ def test_exit_status_says_attention_is_needed(graded):
     assert "exit status 1: everything graded; some submissions need attention" in completed.stdout
 
 
-@pytest.mark.parametrize("case", corpus.ALL, ids=lambda case: case.student)
+@pytest.mark.parametrize("case", hostile.EVERY, ids=lambda case: case.student)
 def test_score_and_problems(graded, case):
     course, _ = graded
     summary = harness.result(course, case.student)
@@ -56,8 +56,8 @@ def test_honest_work_is_not_flagged(graded):
 def test_gradebook_agrees_with_results(graded):
     course, _ = graded
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        assert sorted(s.id for s in gb.students) == sorted(c.student for c in corpus.ALL)
-        for case in corpus.ALL:
+        assert sorted(s.id for s in gb.students) == sorted(c.student for c in hostile.EVERY)
+        for case in hostile.EVERY:
             submission = gb.find_submission(corpus.ASSIGNMENT, case.student)
             assert submission.score == pytest.approx(case.score), case.student
         honest = gb.find_submission_notebook(corpus.NOTEBOOK, corpus.ASSIGNMENT, "honest")

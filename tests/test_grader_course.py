@@ -150,8 +150,10 @@ def test_cheats_earn_nothing_from_hidden_tests(ps1_graded):
         assert summary["attention"], student
         for grade_id in ("test_transduce_hidden", "test_parity_machine_hidden"):
             assert cells[grade_id]["score"] == 0.0, (student, grade_id)
-        visible = [c for g, c in cells.items() if g.endswith("_visible")]
-        assert all(c["score"] == 0.0 for c in visible), student  # withheld: flagged
+        # Visible tests are judged outside the kernel too: the patched numpy helpers and
+        # the gutted reference earn nothing there, while the honest parts keep their points.
+        assert cells["test_transduce_visible"]["score"] == 0.0, student
+        assert cells["test_lti_visible"]["score"] == cells["test_lti_visible"]["max_score"]
 
 
 def test_feedback_of_the_course_hides_the_tests(ps1_graded):

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 import pytest
-from grading_corpus import corpus, harness
+from grading_corpus import harness, hostile
 
 from grader import notebook as gnb
 
@@ -85,7 +85,7 @@ def test_release_contains_no_hidden_test_or_solution(graded):
 def test_feedback_contains_no_hidden_test_or_solution(feedback):
     course, pages = feedback
     lines = secret_lines(course)
-    assert len(pages) == len(corpus.ALL)  # one page per submission (one notebook each)
+    assert len(pages) == len(hostile.EVERY)  # one page per submission (one notebook each)
     for page in pages:
         assert leaks(page.read_text(), lines) == [], page
 
@@ -106,7 +106,9 @@ def test_feedback_is_helpful(feedback):
 def test_exfiltration_attempt_is_withheld(feedback):
     course, _ = feedback
     page = (course / "feedback" / "exfiltrate" / "fx_rnn" / "fx_rnn.html").read_text()
-    assert "message withheld" in page
+    # The text its error carried (the class name it built from the hidden test) is the
+    # student's: feedback replaces it, and nothing of the hidden test reaches the page.
+    assert "[your text]" in page and "canary" not in page and "fx_hidden" not in page
     # The attempt itself did capture the hidden test: it is in the instructor-side record.
     summary = harness.result(course, "exfiltrate")
     assert "fx_hidden_2b9c" in json.dumps(summary)

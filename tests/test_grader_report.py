@@ -6,7 +6,7 @@ import base64
 import csv
 
 import pytest
-from grading_corpus import corpus, harness
+from grading_corpus import corpus, harness, hostile
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +22,8 @@ def report(tmp_path_factory):
 def test_grades_csv_has_one_row_per_submission(report):
     with open(report / "grades.csv", newline="") as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
-    assert set(rows) == {case.student for case in corpus.ALL}
-    for case in corpus.ALL:
+    assert set(rows) == {case.student for case in hostile.EVERY}
+    for case in hostile.EVERY:
         row = rows[case.student]
         assert float(row["autograded_score"]) == case.score
         assert row["needs_attention"] == str(case.attention)
@@ -37,10 +37,13 @@ def test_checks_csv_counts_failures(report):
     with open(report / "checks.csv", newline="") as f:
         rows = {row["check"]: row for row in csv.DictReader(f)}
     mean = rows["running_mean on seeded sequences"]
-    graded = [c for c in corpus.ALL if c.student not in ("malformed_json", "missing_notebook")]
+    not_run = {"malformed_json", "missing_notebook", "link_notebook", "link_directory",
+               "link_student", "fifo_notebook", "device_notebook", "directory_notebook",
+               "deep_notebook"}  # no notebook could be graded: no checks
+    graded = [c for c in hostile.EVERY if c.student not in not_run]
     assert int(mean["submissions"]) == len(graded)
     passed = {"honest", "extra_notebook", "crash_segfault", "stubborn_loop", "fork_bomb",
-              "daemon"}  # full marks on the hidden running_mean check
+              "daemon", "flood"}  # full marks on the hidden running_mean check
     assert int(mean["failed"]) == len(graded) - len(passed)
     assert float(mean["failure_rate"]) == pytest.approx(int(mean["failed"]) / len(graded),
                                                         abs=1e-4)
@@ -52,7 +55,7 @@ def test_html_report_has_plots_and_attention_list(report):
     assert len(images) == 2  # score histogram and failure rate per check
     for image in images:
         assert base64.b64decode(image.split("'")[0]).startswith(b"\x89PNG")
-    attention = [c.student for c in corpus.ALL if c.attention]
+    attention = [c.student for c in hostile.EVERY if c.attention]
     listed = page.split("<h2>Submissions needing attention")[1].split("<h2>fx_rnn</h2>")[0]
     for student in attention:
         assert f"<td>{student}</td>" in listed, student

@@ -105,7 +105,8 @@ def test_escape_attempts_are_blocked(tmp_path_factory, listener):
     assert not (course / "pwned.txt").exists()
     assert listener.accepted == 0
     # The probe costs the escaping student nothing it earned, and the classmate nothing.
-    assert harness.result(course, "escape")["score"] == 5.0  # visible assert withheld: flagged
+    # Flagged, but its visible test is judged outside the kernel: it keeps what it earned.
+    assert harness.result(course, "escape")["score"] == 6.0
     assert harness.result(course, "honest")["score"] == 6.0
 
 
@@ -128,9 +129,9 @@ def test_source_reading_cheat_would_score_without_the_sandbox(tmp_path_factory):
     course = harness.course_copy(base, "cheat-unsandboxed")
     harness.write_submission(course, corpus.BY_STUDENT["read_source"])
     harness.autograde(course, "--workers", "1", "--no-sandbox")
-    # Without the sandbox the cheat runs the instructor's solutions: 5 of 6 points
-    # (the in-kernel visible test is withheld because the code is flagged).
-    assert harness.result(course, "read_source")["score"] == 5.0
+    # Without the sandbox the cheat runs the instructor's solutions: all 6 points
+    # (its visible test, judged outside the kernel, is earned like anybody's).
+    assert harness.result(course, "read_source")["score"] == 6.0
 
 
 def test_sandbox_check_command(tmp_path):

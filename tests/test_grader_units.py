@@ -505,7 +505,8 @@ def test_bwrap_command_line(tmp_path):
                    f"--ro-bind {tmp_path} {sandbox.SUBMISSION_MOUNT}",
                    f"--ro-bind {tmp_path} /opt/x/rnn_lib"):
         assert option in text, option
-    assert "--unshare-pid" not in command and "--unshare-all" not in command
+    # Its own pid namespace: /proc inside shows no host process (issue 8).
+    assert "--unshare-pid" in command and "--unshare-all" not in command
     assert "JPY_PARENT_PID" not in text
     env = dict(zip(command[1::1], command[2::1], strict=False))
     assert "--setenv" in env

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 
 ASSIGNMENT = "fx_rnn"
 NOTEBOOK = "fx_rnn"
@@ -54,6 +55,7 @@ class Case:
     raw: Callable[[str], str] | None = None  # file text from the honest notebook's text
     filename: str = f"{NOTEBOOK}.ipynb"
     extra_files: tuple[tuple[str, str], ...] = ()
+    prepare: Callable[[Path, Path], None] | None = None  # (course, submission dir): links, FIFOs
     score: float = 0.0  # expected autograded score
     problems: frozenset[str] = frozenset()  # expected "kind" or "kind:rule" entries
     attention: bool = False

@@ -16,7 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from grading_corpus.corpus import ALL, ASSIGNMENT, NOTEBOOK, Case
+from grading_corpus.corpus import ASSIGNMENT, NOTEBOOK, Case
+from grading_corpus.hostile import EVERY
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).resolve().parent / "course"
@@ -88,8 +89,11 @@ def write_submission(course: Path, case: Case) -> Path:
         text = case.raw(text)
     (directory / case.filename).write_text(text, encoding="utf-8")
     for name, content in case.extra_files:
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
         (directory / name).write_text(content, encoding="utf-8")
     (directory / "timestamp.txt").write_text("2026-11-20 12:00:00.000000 UTC")
+    if case.prepare is not None:
+        case.prepare(course, directory)
     return directory
 
 
@@ -132,7 +136,7 @@ def graded_corpus(base: Path) -> tuple[Path, subprocess.CompletedProcess]:
     key = str(base)
     if key not in _graded:
         course = course_copy(base, "corpus")
-        for case in ALL:
+        for case in EVERY:
             write_submission(course, case)
         completed = autograde(course, "--workers", "2")
         _graded[key] = (course, completed)
