@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum
 # nbgrader calls `alembic`, so the environment's bin/ must be on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup system-deps book book-clean test lint \
+.PHONY: setup node-deps system-deps book book-clean test lint \
         release autograde feedback grades report
 
 $(STAMP): requirements.txt pyproject.toml
@@ -16,8 +16,19 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
+# axe-core (the browser tests' accessibility audit), pinned in package-lock.json.
+NODE_STAMP := node_modules/.installed-$(shell cat package.json package-lock.json | cksum | cut -d' ' -f1)
+
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "setup: npm (Node.js >= 18) is needed to install axe-core for the browser tests" >&2; exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund
+	rm -f node_modules/.installed-* && touch $@
+
 ## setup: create .venv with the whole course stack and rnn_lib (editable)
 setup: $(STAMP)
+
+## node-deps: node_modules from package-lock.json (axe-core for the accessibility audit)
+node-deps: $(NODE_STAMP)
 
 ## system-deps: Debian packages the tests need (Chromium for the browser test, bubblewrap for the grading sandbox)
 system-deps:
@@ -31,8 +42,8 @@ book: setup
 book-clean: setup
 	$(BIN)/python tools/build_book.py --clean
 
-## test: the whole test suite (package, book build + browser, assignments, grading)
-test: setup system-deps
+## test: the whole test suite (package, book build + browser, accessibility, assignments, grading)
+test: setup node-deps system-deps
 	$(BIN)/python -m pytest
 
 ## lint: ruff over everything

@@ -6,6 +6,11 @@ global changes (no current figure, no open-figure list, no rcParams), figures ar
 freed as soon as they are unreferenced, and everything works headless whatever the
 backend (saving goes through Agg). Each returns ``(fig, ax)``; in a notebook, end
 the cell with ``fig`` to display it, or call ``fig.savefig(path)``.
+
+Colours are the Okabe-Ito palette, which stays distinguishable with the common forms
+of colour blindness, and curves never differ by colour alone: each series also gets
+its own line style and marker (:func:`series_style`). The book's chapters use the same
+palette and line styles for their own figures through :func:`colorblind_safe_rc`.
 """
 
 from __future__ import annotations
@@ -13,11 +18,47 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["plot_perplexity", "plot_gradient_norms", "plot_hidden_states"]
+__all__ = ["plot_perplexity", "plot_gradient_norms", "plot_hidden_states", "OKABE_ITO",
+           "LINESTYLES", "MARKERS", "series_style", "colorblind_safe_rc"]
+
+# Okabe & Ito (2008), "Color Universal Design": blue, orange, bluish green, vermillion,
+# reddish purple, sky blue, black, yellow (last: low contrast on white).
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000",
+             "#F0E442")
+LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)), (0, (8, 2)),
+              (0, (3, 1, 1, 1)))
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+# Diverging map for signed values (ColorBrewer RdBu, colour-blind safe).
+DIVERGING_CMAP = "RdBu_r"
+
+
+def series_style(index: int) -> dict:
+    """Colour, line style and marker of the ``index``-th series: never colour alone."""
+    if isinstance(index, bool) or not isinstance(index, int | np.integer) or index < 0:
+        raise ValueError(f"index: expected a non-negative int, got {index!r}")
+    return {"color": OKABE_ITO[index % len(OKABE_ITO)],
+            "linestyle": LINESTYLES[index % len(LINESTYLES)],
+            "marker": MARKERS[index % len(MARKERS)]}
+
+
+def colorblind_safe_rc() -> dict:
+    """rcParams for a chapter's own figures: Okabe-Ito colours paired with line styles.
+
+    Use as ``plt.rcParams.update(colorblind_safe_rc())``; ``"C0"``, ``"C1"``, ... then
+    name the palette's colours. Nothing is changed until the caller applies it.
+    """
+    return {"axes.prop_cycle": cycler(color=OKABE_ITO) + cycler(linestyle=LINESTYLES),
+            "image.cmap": "cividis"}
+
+
+def _markevery(n_points: int) -> int:
+    """About a dozen markers per curve, however many points it has."""
+    return max(1, n_points // 12)
 
 _X_AXES = {"epoch": "epoch", "seconds": "training time (s)", "tokens": "tokens seen"}
 
@@ -61,13 +102,15 @@ def plot_perplexity(histories, *, x: str = "epoch", ax: Axes | None = None,
             raise TypeError(f"histories: expected TrainHistory objects, got "
                             f"{type(history).__name__} for {label!r}")
         xs = getattr(history, attribute)
-        color = f"C{index % 10}"
-        ax.plot(xs, history.train_perplexity, linestyle="--", color=color,
-                label=f"{label} (train)")
+        style = series_style(index)
+        every = _markevery(len(xs))
+        ax.plot(xs, history.train_perplexity, linestyle="--", color=style["color"],
+                marker=style["marker"], markersize=4, markerfacecolor="none",
+                markevery=every, label=f"{label} (train)")
         valid = np.asarray(history.valid_perplexity, dtype=float)
         if valid.size and not np.all(np.isnan(valid)):
-            ax.plot(xs, valid, linestyle="-", marker="o", markersize=3, color=color,
-                    label=f"{label} (valid)")
+            ax.plot(xs, valid, linestyle="-", color=style["color"], marker=style["marker"],
+                    markersize=4, markevery=every, label=f"{label} (valid)")
     ax.set_xlabel(_X_AXES[x])
     if x == "epoch":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -85,18 +128,20 @@ def plot_gradient_norms(norms, *, ax: Axes | None = None, figsize=(6.0, 4.0)
 
     ``norms`` is a 1-D array (lag k = 0, 1, ... as returned by
     ``model.gradient_norms_by_lag``), a list of them, or a ``{label: array}`` dict.
-    A straight line on this plot is geometric decay (or growth) with the lag.
+    A straight line on this plot is geometric decay (or growth) with the lag. Each
+    curve has its own colour, line style and marker.
     """
     curves = _as_named(norms, "model")
     if not curves:
         raise ValueError("norms: expected at least one array of gradient norms, got none")
     fig, ax = _figure_and_axes(ax, figsize)
-    for label, values in curves:
+    for index, (label, values) in enumerate(curves):
         values = np.asarray(values, dtype=float)
         if values.ndim != 1 or values.size == 0:
             raise ValueError(f"norms: expected non-empty 1-D arrays (one norm per lag), got "
                              f"shape {values.shape} for {label!r}")
-        ax.plot(np.arange(values.size), values, marker=".", label=label)
+        ax.plot(np.arange(values.size), values, **series_style(index), markersize=4,
+                markevery=_markevery(values.size), label=label)
     ax.set_yscale("log")
     ax.set_xlabel("time lag k (steps before the loss)")
     # Plain Unicode, not mathtext: with pyparsing >= 3.3, parsing mathtext warns on stderr.
@@ -115,7 +160,8 @@ def plot_hidden_states(H, tokens: Sequence[str] | None = None, *, max_units: int
     ``H`` is (T, h) (e.g. ``model.hidden_states(indices)``) or (T, 1, h).
     ``tokens`` (T,) labels the columns with the characters read at each step.
     ``max_units`` shows only the first units. The colour scale is symmetric,
-    [-vmax, vmax]: tanh units live in [-1, 1].
+    [-vmax, vmax]: tanh units live in [-1, 1]; the diverging map (ColorBrewer RdBu)
+    is readable with the common forms of colour blindness.
     """
     H = np.asarray(H, dtype=float)
     if H.ndim == 3 and H.shape[1] == 1:
@@ -132,7 +178,7 @@ def plot_hidden_states(H, tokens: Sequence[str] | None = None, *, max_units: int
         H, h = H[:, :max_units], min(h, max_units)
     figsize = figsize or (min(14.0, 2.0 + 0.25 * T), min(10.0, 1.5 + 0.15 * h))
     fig, ax = _figure_and_axes(ax, figsize)
-    image = ax.imshow(H.T, aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax,
+    image = ax.imshow(H.T, aspect="auto", cmap=DIVERGING_CMAP, vmin=-vmax, vmax=vmax,
                       interpolation="nearest")
     fig.colorbar(image, ax=ax, label="activation")
     ax.set_xlabel("time step (token read)")
