@@ -20,10 +20,11 @@ again, which changes nothing if it was committed before. Killing the command at
 any moment and starting it again therefore loses no grade and counts none twice.
 
 Exit status: 0 all graded, nothing needs attention; 1 all graded, some
-submissions need attention (crash, timeout, integrity flag, tampering, missing
-or unreadable notebook); 2 usage or course error (nothing graded); 3 some
-submissions could not be graded because of a grader error (run again to
-finish); 130 interrupted.
+submissions need attention (crash, timeout, integrity flag, tampering, missing,
+refused or unreadable notebook, a worker killed by the submission, a grader
+failure seen twice on the same bytes); 2 usage or course error (nothing
+graded); 3 some submissions could not be graded because of a grader error seen
+for the first time (run again to finish); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -259,13 +260,45 @@ def _grade_task(task: dict) -> dict:
     return grading.grade_submission(_WORKER_CONTEXT, **task)
 
 
-def _load_result(path: str, fingerprint: str) -> dict | None:
+def _read_result(path: str) -> dict | None:
     try:
         with open(path) as f:
             summary = json.load(f)
     except (OSError, json.JSONDecodeError):
         return None
-    return summary if summary.get("fingerprint") == fingerprint else None
+    return summary if isinstance(summary, dict) else None
+
+
+def _load_result(path: str, fingerprint: str) -> dict | None:
+    """A finished result for these exact staged bytes (a grader failure to retry is not one)."""
+    summary = _read_result(path)
+    if summary is None or summary.get("fingerprint") != fingerprint or summary.get("retry"):
+        return None
+    return summary
+
+
+def _grader_failure(context: GradingContext, task: dict, error: BaseException,
+                    failed: list[str]) -> dict:
+    """The grader itself failed on a submission: retry once (exit 3), then record it (exit 1).
+
+    A failure that repeats on the same staged bytes is the submission's doing as far as
+    the class is concerned: it becomes a recorded result needing attention, so that no
+    submission can hold the whole run at "incomplete" forever.
+    """
+    detail = f"{type(error).__name__}: {error}"
+    previous = _read_result(task["result_path"])
+    again = bool(previous and previous.get("fingerprint") == task["fingerprint"]
+                 and previous.get("retry"))
+    summary = grader_error_summary(task["student"], context.assignment, detail)
+    summary["fingerprint"] = task["fingerprint"]
+    if again:
+        summary["problems"][0]["detail"] = (f"the grader failed twice on this submission; it is "
+                                            f"recorded as not graded: {detail}")[:2000]
+    else:
+        summary["retry"] = True
+        failed.append(task["student"])
+    grading._atomic_write(task["result_path"], json.dumps(summary, indent=1, sort_keys=True))
+    return summary
 
 
 def _timestamp(staged_dir: str | None) -> str | None:
@@ -363,7 +396,7 @@ def autograde(options: AutogradeOptions, log: Callable[[str], None] = print) -> 
 
 
 def _run_pool(context: GradingContext, tasks: list[dict], workers: int, progress: bool,
-              failed: list[str]):
+              failed: list[str], task_function: Callable[[dict], dict] | None = None):
     """Yield one summary per task; a submission that kills its worker is charged, nobody else.
 
     When a worker process dies every submission then running in the pool fails
@@ -388,7 +421,7 @@ def _run_pool(context: GradingContext, tasks: list[dict], workers: int, progress
         """(task, summary or None when its worker died) for every task."""
         with futures.ProcessPoolExecutor(max_workers=size, mp_context=spawn,
                                          initializer=_init_worker, initargs=(context,)) as pool:
-            running = {pool.submit(_grade_task, task): task for task in pending}
+            running = {pool.submit(task_function or _grade_task, task): task for task in pending}
             for future in futures.as_completed(running):
                 task = running[future]
                 try:
@@ -396,9 +429,7 @@ def _run_pool(context: GradingContext, tasks: list[dict], workers: int, progress
                 except futures.process.BrokenProcessPool:
                     yield task, None
                 except Exception as error:  # noqa: BLE001 - a grader bug costs one student
-                    failed.append(task["student"])
-                    yield task, grader_error_summary(task["student"], context.assignment,
-                                                     f"{type(error).__name__}: {error}")
+                    yield task, _grader_failure(context, task, error, failed)
 
     suspects: list[dict] = []
     try:

@@ -399,7 +399,7 @@ def worker_killed_summary(context: GradingContext, task: dict, attempts: int) ->
     notebooks = [ungraded_notebook(model, "worker-died", reason)
                  for _, model in sorted(context.models.items())]
     summary = _summary(context, task["student"], task["fingerprint"], task.get("timestamp"),
-                       notebooks, [], time.monotonic())
+                       notebooks, [{"kind": "worker-died", "detail": reason}], time.monotonic())
     _atomic_write(task["result_path"], json.dumps(summary, indent=1, sort_keys=True))
     return summary
 

@@ -32,6 +32,11 @@ PROBES = {
         "pids = []\nfor _ in range(500):\n    p = os.fork()\n    if p == 0:\n"
         "        time.sleep(30); os._exit(0)\n    pids.append(p)"),
     "allocate 64 GiB": "bytearray(64 << 30)",
+    "see the grader's process in /proc": (
+        "found = []\nfor p in os.listdir('/proc'):\n    try:\n"
+        "        found.append(open(f'/proc/{p}/cmdline', 'rb').read())\n"
+        "    except OSError:\n        pass\nassert any(b'sandbox-check' in c for c in found)"),
+    "read the sandbox's command line": "assert '--ro-bind' in open('/proc/1/cmdline').read()",
 }
 
 

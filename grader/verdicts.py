@@ -176,18 +176,27 @@ def student_strings(value: Any, found: set[str] | None = None, depth: int = 0) -
 
 
 def scrub(messages: list[str], value: Any) -> list[str]:
-    """Trusted messages only: any text the student's value carried is replaced, then capped.
+    """Trusted messages only: any word the student's value carried is replaced, then capped.
 
-    A verdict may format what it was given (an exception message, a class name);
-    those strings are the student's, and feedback shows only text trusted code wrote.
+    A verdict may format what it was given (an exception's name or message, a class
+    name), whole or in part; those strings are the student's, and feedback shows only
+    text that trusted code wrote. Every word of a message that occurs inside one of the
+    student's strings is replaced by "[your text]" (a student can only lose words of
+    their own feedback by this, never smuggle text into it).
     """
-    texts = sorted((t for t in student_strings(value) if len(t) >= 3), key=len, reverse=True)
+    haystack = "\0".join(t for t in student_strings(value) if t)
     cleaned = []
     for message in messages[:MAX_SHOWN]:
-        for text in texts[:2000]:
-            if text in message:
-                message = message.replace(text, "[your text]")
-        cleaned.append(_clip(message, MAX_SHOWN_CHARS))
+        words, previous = [], None
+        for word in message.split(" "):
+            core = word.strip(".,;:()[]{}'\"")
+            if len(core) >= 3 and core not in BUILTIN_ERRORS and core in haystack:
+                word = "[your text]"
+            if word == "[your text]" == previous:
+                continue
+            words.append(word)
+            previous = word
+        cleaned.append(_clip(" ".join(words), MAX_SHOWN_CHARS))
     return cleaned
 
 

@@ -1,13 +1,18 @@
 """The cheating and crash corpora, graded once in parallel: expected scores and reports.
 
-Every submission of ``tests/grading_corpus/corpus.py`` is graded by
-``python -m grader autograde`` with two workers; each must get exactly its
-expected autograded score (cheats: nothing they did not earn; crashes: only
-the points of the cells the crash prevented), with the expected problems
-reported, and the gradebook must agree with the result files.
+Every submission of ``tests/grading_corpus/corpus.py`` (honest, cheating, crashing)
+and ``tests/grading_corpus/hostile.py`` (written against ``grader/`` by someone who
+read it) is graded in one run by ``python -m grader autograde`` with two workers;
+each must get exactly its expected autograded score (cheats: nothing they did not
+earn, never more than a plainly wrong answer; crashes: only the points of the cells
+the crash prevented), with the expected problems and reasons reported, while the
+honest classmates graded beside them keep full marks; the gradebook must agree
+with the result files.
 """
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from grading_corpus import corpus, harness, hostile
@@ -127,3 +132,59 @@ def test_reference_checks_and_assertion_counts(graded):
                                              "rnn_step_forward with a zero state (n=1)"]
     assert outcome["specs"]["test_running_mean_hidden"][0]["verdict"] == \
         "fxchecks.checks:verdict_running_mean"
+
+
+# --------------------------------------------------------------------------- hostile corpus (issue 8)
+
+KERNEL_TRICKS = ("silence_tracebacks", "rewrite_cells", "forge_messages", "lying_types",
+                 "proc_snoop", "shadow_helpers")
+
+
+def test_kernel_tricks_never_beat_a_plainly_wrong_answer(graded):
+    course, _ = graded
+    control = harness.result(course, "plain_wrong")["score"]
+    assert control == hostile.PLAIN_WRONG
+    for student in KERNEL_TRICKS:
+        assert harness.result(course, student)["score"] <= control, student
+
+
+def test_innocent_classmates_keep_full_marks(graded):
+    """Graded in the same run, two at a time, beside every hostile submission."""
+    course, completed = graded
+    for student in ("honest", "extra_notebook"):
+        summary = harness.result(course, student)
+        assert summary["score"] == 6.0, student
+    assert not harness.result(course, "honest")["attention"]
+    assert "honest: 6/7" in completed.stdout or "honest" in completed.stdout
+
+
+@pytest.mark.parametrize(("student", "reason"), [
+    ("link_notebook", "fx_rnn.ipynb: is a symbolic link"),
+    ("link_directory", "is a symbolic link; a submission must be a plain directory"),
+    ("link_student", "is a symbolic link; a submission must be a plain directory"),
+    ("link_gradebook", "answers.db: is a symbolic link"),
+    ("fifo_notebook", "is a FIFO (named pipe), not a regular file"),
+    ("device_notebook", "is a character device, not a regular file"),
+    ("directory_notebook", "fx_rnn.ipynb is a directory, not a notebook"),
+    ("deep_notebook", "nested 200001 levels deep, deeper than 64"),
+    ("flood", "the rest was dropped"),
+    ("deep_records", "nested 200000 levels deep"),
+])
+def test_the_instructor_is_told_why(graded, student, reason):
+    course, completed = graded
+    summary = harness.result(course, student)
+    details = json.dumps(summary)
+    assert reason in details, details[:2000]
+    assert f"{student}: " in completed.stdout  # on the console's attention list
+
+
+def test_links_are_never_followed(graded):
+    """The classmate's notebook behind a symlink was neither graded nor copied."""
+    course, _ = graded
+    for student in ("link_notebook", "link_directory", "link_student"):
+        summary = harness.result(course, student)
+        assert summary["score"] == 0.0
+        assert all(nb["status"] == "refused" for nb in summary["notebooks"]), student
+        assert not (course / "autograded" / student / "fx_rnn" / "fx_rnn.ipynb").exists()
+    staged = course / ".grader" / "staging" / "fx_rnn" / "link_gradebook"
+    assert not (staged / "answers.db").exists() and not (staged / "passwd").exists()

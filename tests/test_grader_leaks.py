@@ -109,9 +109,13 @@ def test_exfiltration_attempt_is_withheld(feedback):
     # The text its error carried (the class name it built from the hidden test) is the
     # student's: feedback replaces it, and nothing of the hidden test reaches the page.
     assert "[your text]" in page and "canary" not in page and "fx_hidden" not in page
-    # The attempt itself did capture the hidden test: it is in the instructor-side record.
-    summary = harness.result(course, "exfiltrate")
-    assert "fx_hidden_2b9c" in json.dumps(summary)
+    # What the attempt captured is all the kernel ever had: the neutral call naming the
+    # cell, never its source (its outputs, instructor-facing, show what it printed).
+    executed = json.loads((course / "autograded" / "exfiltrate" / "fx_rnn" / "fx_rnn.ipynb")
+                          .read_text())
+    outputs = json.dumps([cell.get("outputs", []) for cell in executed["cells"]])
+    assert "__grader_cell__(" in outputs
+    assert "canary-hidden" not in outputs and "fx_hidden_2b9c" not in outputs
 
 
 def test_scanner_finds_hidden_tests_where_they_are(graded):

@@ -17,6 +17,8 @@ import nbformat
 import pytest
 from grading_corpus import corpus, harness
 
+from grader import validate
+
 PROBE = '''import os
 import socket
 
@@ -138,4 +140,4 @@ def test_sandbox_check_command(tmp_path):
     completed = harness.run_grader(tmp_path, "sandbox-check")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "ESCAPED" not in completed.stdout
-    assert completed.stdout.count(" ok ") == 8
+    assert completed.stdout.count(" ok ") == len(validate.PROBES) == 10

@@ -30,7 +30,9 @@ from grading_corpus.corpus import ALL, ASSIGNMENT, MEAN_OK, NOTEBOOK, RNN_OK, Ca
 NOTEBOOK_FILE = f"{NOTEBOOK}.ipynb"
 RECORD_MIME = "application/vnd.rnn-course.grader-record+json"
 EVENT_MIME = "application/vnd.rnn-course.grader-event+json"
-# Wrong on purpose: the visible test asserts the shape (2,), a length-1 array fails it.
+# Wrong on purpose: the visible test asserts the shape (2,), a length-1 array fails it;
+# the hidden check's first case has length 1, so a plainly wrong answer earns 0.5 points.
+PLAIN_WRONG = 0.5
 MEAN_WRONG = '''def running_mean(x):
     return x[:1]'''
 
@@ -190,8 +192,10 @@ def run_running_mean(function):
 
 HOSTILE = [
     # 1. the kernel's word is not believed
+    Case("plain_wrong", "the control: running_mean plainly wrong, no tricks",
+         running_mean=MEAN_WRONG, score=PLAIN_WRONG),
     Case("silence_tracebacks", "silences IPython's tracebacks; running_mean has the wrong shape",
-         running_mean=SILENCE_TRACEBACKS, problems=frozenset({"integrity:hooks"}),
+         running_mean=SILENCE_TRACEBACKS, score=PLAIN_WRONG, problems=frozenset({"integrity:hooks"}),
          attention=True),
     Case("rewrite_cells", "input and AST transformers turn every test into `pass`",
          running_mean=REWRITE_CELLS, problems=frozenset({"integrity:hooks"}), attention=True),
@@ -201,13 +205,13 @@ HOSTILE = [
          running_mean=LYING_TYPES, problems=frozenset({"integrity:dynamic-class"}),
          attention=True),
     Case("proc_snoop", "answers right only if /proc shows the host's processes",
-         running_mean=PROC_SNOOP, problems=frozenset({"integrity:paths"}), attention=True),
+         running_mean=PROC_SNOOP, score=PLAIN_WRONG, problems=frozenset({"integrity:paths"}), attention=True),
     Case("deep_records", "publishes records and events nested 100 000 deep", RNN_OK, DEEP_RECORDS,
          score=4.0, problems=frozenset({"integrity:malformed-record"}), attention=True),
     Case("flood", "floods the grader with 3000 events and 4 MB of output", RNN_OK, FLOOD,
          score=6.0, problems=frozenset({"limit"}), attention=True),
     Case("shadow_helpers", "ships its own fxchecks/ package next to the notebook",
-         running_mean=MEAN_WRONG,
+         running_mean=MEAN_WRONG, score=PLAIN_WRONG,
          extra_files=(("fxchecks/__init__.py", ""), ("fxchecks/checks.py", SHADOW_CHECKS))),
     # 2. untrusted bytes are staged, never followed
     Case("link_notebook", "the notebook is a symlink to a classmate's notebook",
