@@ -70,6 +70,21 @@ BUGGY_SUBMISSIONS: dict[str, list[Patch]] = {
               "char_model", "            if state is not None:\n"
               "                state = state.detach()\n", ""),
     ],
+    "ps6_seq2seq": [
+        Patch("embedding_gradient_overwritten",
+              "embedding_backward uses fancy assignment, so repeated tokens count once",
+              "embedding_backward", "np.add.at(dW_e, idx.reshape(-1), dX.reshape(-1, shape[1]))",
+              "dW_e[idx.reshape(-1)] += dX.reshape(-1, shape[1])"),
+        Patch("directions_swapped", "the bidirectional layer concatenates [backward | forward]",
+              "bidirectional_rnn_forward", "np.concatenate([H_f, H_b], axis=2)",
+              "np.concatenate([H_b, H_f], axis=2)"),
+        Patch("beam_scores_not_summed",
+              "beam search scores an extension by its last token's log-probability alone",
+              "beam_search", "candidates.append((scores[row] + float(log_prob), row, token))",
+              "candidates.append((float(log_prob), row, token))"),
+        Patch("greedy_ignores_eos", "greedy decoding does not stop at the end token",
+              "greedy_decode", "        if previous == eos:\n            break\n", ""),
+    ],
 }
 
 # Submissions that call rnn_lib's reference for one graded function: the hidden

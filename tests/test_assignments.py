@@ -146,8 +146,8 @@ def pipelines(request, tmp_path_factory) -> dict[str, PipelineResult | Exception
     root = tmp_path_factory.mktemp("course")
     # Longest first, so the two workers finish at about the same time.
     needed = _needed_problem_sets(request.session)
-    order = [ps for ps in ("ps5_language_model", "ps6_seq2seq", "ps3_bptt", "ps2_rnn_forward", "ps4_gating",
-                           "ps1_state_machines") if ps in needed]
+    order = [ps for ps in ("ps5_language_model", "ps6_seq2seq", "ps3_bptt", "ps2_rnn_forward",
+                           "ps4_gating", "ps1_state_machines") if ps in needed]
 
     def attempt(ps):
         try:

@@ -41,6 +41,7 @@ PROBLEM_SETS = (
     "ps3_bptt",
     "ps4_gating",
     "ps5_language_model",
+    "ps6_seq2seq",
 )
 _MARKER = re.compile(r"^# %%(?: \[(?P<type>markdown)\])?(?P<rest>.*)$")
 _ROLES = {"answer", "locked", "solution", "test"}

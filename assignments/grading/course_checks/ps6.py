@@ -1,0 +1,559 @@
+"""Hidden-test helpers for problem set 6: embeddings, a bidirectional RNN, decoding.
+
+Oracles in float64: ``torch.nn.Embedding`` and its autograd, ``torch.nn.RNN(...,
+bidirectional=True)`` and its autograd, :func:`rnn_lib.seq2seq.greedy_decode` and
+:func:`rnn_lib.seq2seq.beam_search` on small GRU encoder-decoders (with and without
+attention), and the same search written out below for the toy decoders whose
+next-token distribution depends on the previous token only.
+Forbidden: ``rnn_lib``'s embedding, recurrent layers and decoders.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import rnn_lib.bidirectional as ref_bidirectional
+import rnn_lib.cells as ref_cells
+import rnn_lib.deep as ref_deep
+import rnn_lib.embedding as ref_embedding
+import rnn_lib.rnn as ref_rnn
+import rnn_lib.seq2seq as ref_seq2seq
+from course_checks.common import (
+    Case,
+    StudentRun,
+    WrongReturn,
+    array_problem,
+    call_student,
+    error_problem,
+    forbidden_codes,
+    leading_outputs,
+    partial_credit,
+    reference_problem,
+    run_cases,
+    scalar_problem,
+    tuple_of,
+)
+from rnn_lib.attention import attention_forward
+from rnn_lib.gru import gru_step_forward
+from rnn_lib.output import log_softmax
+
+# For `python -m grader` (grader/README.md): the only code of this module that the
+# grading sandbox's kernel may run, steps (a) and (b); the rest is trusted-side only.
+__kernel__ = (
+    "beam_search_cases", "bidirectional_backward_cases", "bidirectional_forward_cases",
+    "embedding_backward_cases", "embedding_forward_cases", "greedy_decode_cases",
+    "run_beam_search", "run_bidirectional_backward", "run_bidirectional_forward",
+    "run_embedding_backward", "run_embedding_forward", "run_greedy_decode",
+    "run_teacher_forcing", "teacher_forcing_cases",
+)
+# The step-(c) functions, judged outside the kernel on the runs step (b) recorded,
+# and the function that rebuilds their cases there.
+__verdicts__ = {
+    "check_embedding_forward": "embedding_forward_cases",
+    "check_embedding_backward": "embedding_backward_cases",
+    "check_bidirectional_forward": "bidirectional_forward_cases",
+    "check_bidirectional_backward": "bidirectional_backward_cases",
+    "check_teacher_forcing": "teacher_forcing_cases",
+    "check_greedy_decode": "greedy_decode_cases",
+    "check_beam_search": "beam_search_cases",
+}
+
+FORBIDDEN = forbidden_codes(
+    ref_embedding.embedding_forward, ref_embedding.embedding_backward,
+    ref_bidirectional.bidirectional_forward, ref_bidirectional.bidirectional_backward,
+    ref_cells.scan_cell, ref_cells.scan_cell_backward, ref_cells.layer_forward,
+    ref_cells.layer_backward, ref_deep.deep_forward, ref_deep.deep_backward,
+    ref_rnn.rnn_forward, ref_rnn.rnn_backward, ref_rnn.rnn_step_forward,
+    ref_rnn.rnn_step_backward, ref_seq2seq.greedy_decode, ref_seq2seq.beam_search,
+)
+GRADIENTS = ("dX", "dH0", "dW_xh_f", "dW_hh_f", "db_f", "dW_xh_b", "dW_hh_b", "db_b")
+
+
+def _tolerance(dtype) -> dict:
+    return {"rtol": 1e-4, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-6, "atol": 1e-9}
+
+
+def _t(a, grad=False):
+    return torch.tensor(np.asarray(a, np.float64), requires_grad=grad)
+
+
+def _score_cases(name, points, cases, runs, expected_of, problem_of) -> float:
+    parts = {case.label: problem_of(case, run, expected_of(case))
+             for case, run in zip(cases, runs, strict=True)}
+    return partial_credit(points, parts, gate=reference_problem(name, runs))
+
+
+def _arrays_problem(name, outputs):
+    """Compare the returned arrays (a cache already dropped by step (b)) with the oracle's."""
+    def problem_of(case, run, expected):
+        if (problem := error_problem(name, run)) is not None:
+            return [problem]
+        values = run.value if len(outputs) > 1 else (run.value,)
+        dtype = case.meta.get("dtype", np.float64)
+        return [array_problem(f"{name} [{case.label}] {label}", got, want, dtype=dtype,
+                              **_tolerance(dtype))
+                for label, got, want in zip(outputs, values, expected, strict=True)]
+    return problem_of
+
+
+# --------------------------------------------------------------------------- (b) running
+
+
+def run_embedding_forward(function, cases) -> list[StudentRun]:
+    """Step (b): the student's X (the cache is not graded)."""
+    return run_cases(function, cases, FORBIDDEN, project=leading_outputs(1, "(X, cache)"))
+
+
+def run_embedding_backward(forward, backward, cases) -> list[StudentRun]:
+    """Step (b): the student's dW_e, through the student's own forward cache."""
+    return [_forward_then_backward(forward, backward, case, _single_array("dW_e"))
+            for case in cases]
+
+
+def run_bidirectional_forward(function, cases) -> list[StudentRun]:
+    """Step (b): the student's (H, H_n)."""
+    return run_cases(function, cases, FORBIDDEN, project=leading_outputs(2, "(H, H_n, cache)"))
+
+
+def run_bidirectional_backward(forward, backward, cases) -> list[StudentRun]:
+    """Step (b): the student's eight gradients, through the student's own forward cache."""
+    project = tuple_of(len(GRADIENTS), "(" + ", ".join(GRADIENTS) + ")")
+    return [_forward_then_backward(forward, backward, case, project) for case in cases]
+
+
+def run_teacher_forcing(function, cases) -> list[StudentRun]:
+    """Step (b): the student's (dec_in, dec_target)."""
+    return run_cases(function, cases, FORBIDDEN, project=tuple_of(2, "(dec_in, dec_target)"))
+
+
+def run_greedy_decode(function, cases) -> list[StudentRun]:
+    """Step (b): the student's (tokens, score), tokens as a list of ints."""
+    return run_cases(function, cases, FORBIDDEN, project=_decoded)
+
+
+def run_beam_search(function, cases) -> list[StudentRun]:
+    """Step (b): the student's (tokens, score)."""
+    return run_cases(function, cases, FORBIDDEN, project=_decoded)
+
+
+def _forward_then_backward(forward, backward, case, project) -> StudentRun:
+    """The last argument of the case is the upstream gradient; the rest feed the forward."""
+    inputs, upstream = case.args[:-1], case.args[-1]
+
+    def both():
+        cache = forward(*inputs)[-1]
+        return backward(upstream, cache)
+
+    return call_student(both, forbidden=FORBIDDEN, label=case.label, project=project)
+
+
+def _single_array(name):
+    def project(value):
+        if isinstance(value, tuple) and len(value) == 1:
+            value = value[0]
+        if not isinstance(value, np.ndarray):
+            raise WrongReturn(f"a {type(value).__name__}, expected the array {name}")
+        return value
+    return project
+
+
+def _decoded(value):
+    """``(tokens, score)`` as plain data: a list of Python ints and a float."""
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise WrongReturn(f"a {type(value).__name__}, expected (tokens, score)")
+    tokens, score = value
+    if isinstance(tokens, np.ndarray):
+        tokens = tokens.tolist()
+    if not isinstance(tokens, list | tuple) or not all(
+            isinstance(t, int | np.integer) and not isinstance(t, bool) for t in tokens):
+        raise WrongReturn("tokens that are not a list of integers")
+    if isinstance(score, np.ndarray) and score.size == 1:
+        score = score.reshape(())[()]
+    if isinstance(score, bool) or not isinstance(score, int | float | np.integer | np.floating):
+        raise WrongReturn(f"a score of type {type(score).__name__}, expected a float")
+    return [int(t) for t in tokens], float(score)
+
+
+# --------------------------------------------------------------------------- embedding
+
+
+def embedding_forward_cases() -> list[Case]:
+    """Step (a): ``(idx, W_e)``."""
+    rng = np.random.default_rng(6001)
+
+    def case(label, shape, V, e, dtype=np.float64):
+        idx = rng.integers(0, V, size=shape)
+        return Case(label, (idx, rng.normal(size=(V, e)).astype(dtype)),
+                    meta={"dtype": dtype})
+
+    return [
+        case("(T, n) = (5, 3), V=7, e=4", (5, 3), 7, 4),
+        case("one token, V=1", (1, 1), 1, 3),
+        case("a 1-D index array", (6,), 5, 2),
+        case("float32 table gives float32 rows", (3, 2), 6, 5, np.float32),
+    ]
+
+
+def expected_embedding_forward(case: Case):
+    idx, W_e = case.args
+    module = torch.nn.Embedding(*W_e.shape, dtype=torch.float64)
+    with torch.no_grad():
+        module.weight.copy_(_t(W_e))
+        return (module(torch.from_numpy(np.asarray(idx, np.int64))).numpy(),)
+
+
+def check_embedding_forward(cases, runs, points: float) -> float:
+    """Step (c): partial credit per case."""
+    return _score_cases("embedding_forward", points, cases, runs, expected_embedding_forward,
+                        _arrays_problem("embedding_forward", ("X",)))
+
+
+def embedding_backward_cases() -> list[Case]:
+    """Step (a): ``(idx, W_e, dX)``; several cases repeat indices."""
+    rng = np.random.default_rng(6002)
+
+    def case(label, idx, V, e):
+        idx = np.asarray(idx, dtype=np.int64)
+        return Case(label, (idx, rng.normal(size=(V, e)), rng.normal(size=idx.shape + (e,))))
+
+    return [
+        case("every index once", rng.permutation(6).reshape(3, 2), 6, 3),
+        case("one index repeated in a batch", [[2, 2], [2, 0]], 4, 3),
+        case("random (T, n) = (6, 4) with repeats", rng.integers(0, 5, size=(6, 4)), 5, 2),
+        case("rows never looked up get zero", [[1], [1]], 8, 4),
+    ]
+
+
+def expected_embedding_backward(case: Case):
+    idx, W_e, dX = case.args
+    weight = _t(W_e, grad=True)
+    torch.nn.functional.embedding(torch.from_numpy(idx), weight).backward(_t(dX))
+    return (weight.grad.numpy(),)
+
+
+def check_embedding_backward(cases, runs, points: float) -> float:
+    """Step (c): partial credit per case."""
+    return _score_cases("embedding_backward", points, cases, runs, expected_embedding_backward,
+                        _arrays_problem("embedding_backward", ("dW_e",)))
+
+
+# --------------------------------------------------------------------------- bidirectional RNN
+
+
+def _bidirectional_inputs(rng, T, n, d, h, dtype=np.float64, zero_state=False, scale=0.5):
+    """``(X, H0, W_xh_f, W_hh_f, b_f, W_xh_b, W_hh_b, b_b)``."""
+    arrays = [rng.normal(size=(T, n, d)),
+              np.zeros((2, n, h)) if zero_state else np.tanh(rng.normal(size=(2, n, h)))]
+    for _ in range(2):
+        arrays += [rng.normal(scale=scale, size=(d, h)), rng.normal(scale=scale, size=(h, h)),
+                   rng.normal(scale=scale, size=h)]
+    return tuple(np.asarray(a, dtype) for a in arrays)
+
+
+def _torch_bidirectional(X, H0, W_xh_f, W_hh_f, b_f, W_xh_b, W_hh_b, b_b):
+    """torch.nn.RNN(bidirectional=True) in float64 with the given weights; (module, H, H_n)."""
+    d, h = W_xh_f.shape
+    module = torch.nn.RNN(d, h, bidirectional=True, dtype=torch.float64)
+    with torch.no_grad():
+        for suffix, (W_xh, W_hh, b) in (("", (W_xh_f, W_hh_f, b_f)),
+                                        ("_reverse", (W_xh_b, W_hh_b, b_b))):
+            getattr(module, f"weight_ih_l0{suffix}").copy_(_t(W_xh).T)
+            getattr(module, f"weight_hh_l0{suffix}").copy_(_t(W_hh).T)
+            getattr(module, f"bias_ih_l0{suffix}").copy_(_t(b))
+            getattr(module, f"bias_hh_l0{suffix}").zero_()
+    return module
+
+
+def bidirectional_forward_cases() -> list[Case]:
+    """Step (a)."""
+    rng = np.random.default_rng(6003)
+
+    def case(label, T, n, d, h, dtype=np.float64, **kw):
+        return Case(label, _bidirectional_inputs(rng, T, n, d, h, dtype, **kw),
+                    meta={"dtype": dtype})
+
+    return [
+        case("T=5, n=3, d=4, h=3", 5, 3, 4, 3),
+        case("length 1 (T=1)", 1, 2, 3, 4),
+        case("one example (n=1), T=6", 6, 1, 2, 3),
+        case("zero initial states, large weights", 4, 2, 3, 2, zero_state=True, scale=2.0),
+        case("float32 inputs give float32 outputs", 3, 2, 3, 3, np.float32),
+    ]
+
+
+def expected_bidirectional_forward(case: Case):
+    X, H0, *params = case.args
+    module = _torch_bidirectional(X, H0, *params)
+    with torch.no_grad():
+        H, H_n = module(_t(X), _t(H0))
+    return H.numpy(), H_n.numpy()
+
+
+def check_bidirectional_forward(cases, runs, points: float) -> float:
+    """Step (c): partial credit per case."""
+    return _score_cases("bidirectional_rnn_forward", points, cases, runs,
+                        expected_bidirectional_forward,
+                        _arrays_problem("bidirectional_rnn_forward", ("H", "H_n")))
+
+
+def bidirectional_backward_cases() -> list[Case]:
+    """Step (a): the forward inputs followed by the upstream gradient ``dH (T, n, 2h)``."""
+    rng = np.random.default_rng(6004)
+
+    def case(label, T, n, d, h, one_half=None, **kw):
+        inputs = _bidirectional_inputs(rng, T, n, d, h, **kw)
+        dH = rng.normal(size=(T, n, 2 * h))
+        if one_half == "forward":
+            dH[..., h:] = 0.0
+        elif one_half == "backward":
+            dH[..., :h] = 0.0
+        return Case(label, (*inputs, dH))
+
+    return [
+        case("T=5, n=3, d=4, h=3", 5, 3, 4, 3),
+        case("length 1 (T=1)", 1, 2, 3, 2),
+        case("one example (n=1), T=6", 6, 1, 2, 3),
+        case("gradient on the forward half only", 4, 2, 3, 2, one_half="forward"),
+        case("gradient on the backward half only", 4, 2, 3, 2, one_half="backward"),
+    ]
+
+
+def expected_bidirectional_backward(case: Case):
+    X, H0, *params, dH = case.args
+    module = _torch_bidirectional(X, H0, *params)
+    x, h0 = _t(X, True), _t(H0, True)
+    H, _ = module(x, h0)
+    H.backward(_t(dH))
+    grads = [x.grad.numpy(), h0.grad.numpy()]
+    for suffix in ("", "_reverse"):
+        grads += [getattr(module, f"weight_ih_l0{suffix}").grad.T.numpy(),
+                  getattr(module, f"weight_hh_l0{suffix}").grad.T.numpy(),
+                  getattr(module, f"bias_ih_l0{suffix}").grad.numpy()]
+    return grads
+
+
+def check_bidirectional_backward(cases, runs, points: float) -> float:
+    """Step (c): partial credit per gradient (all cases must agree for a gradient's share)."""
+    name = "bidirectional_rnn_backward"
+    parts = {grad: [] for grad in GRADIENTS}
+    for case, run in zip(cases, runs, strict=True):
+        if (problem := error_problem(name, run)) is not None:
+            for grad in GRADIENTS:
+                parts[grad].append(problem)
+            continue
+        for grad, got, want in zip(GRADIENTS, run.value, expected_bidirectional_backward(case),
+                                   strict=True):
+            parts[grad].append(array_problem(f"{name} [{case.label}] {grad}", got, want,
+                                             dtype=np.float64))
+    return partial_credit(points, parts, gate=reference_problem(name, runs))
+
+
+# --------------------------------------------------------------------------- teacher forcing
+
+
+def teacher_forcing_cases() -> list[Case]:
+    """Step (a): ``(targets, bos, eos, pad)``."""
+    return [
+        Case("three targets of lengths 2, 0 and 3", ([[5, 6], [], [7, 7, 8]], 2, 3, 1)),
+        Case("one target", ([[4, 9, 4]], 2, 3, 1)),
+        Case("other special tokens", ([[0, 1], [1]], 5, 4, 6)),
+    ]
+
+
+def expected_teacher_forcing(case: Case):
+    targets, bos, eos, pad = case.args
+    T = max(len(t) for t in targets) + 1
+    dec_in = np.full((T, len(targets)), pad, dtype=np.int64)
+    dec_target = dec_in.copy()
+    for i, target in enumerate(targets):
+        dec_in[:len(target) + 1, i] = [bos, *target]
+        dec_target[:len(target) + 1, i] = [*target, eos]
+    return dec_in, dec_target
+
+
+def check_teacher_forcing(cases, runs, points: float) -> float:
+    """Step (c): partial credit per case; integer arrays, compared exactly."""
+    def problem_of(case, run, expected):
+        if (problem := error_problem("teacher_forcing", run)) is not None:
+            return [problem]
+        problems = []
+        for label, got, want in zip(("dec_in", "dec_target"), run.value, expected, strict=True):
+            what = f"teacher_forcing [{case.label}] {label}"
+            if isinstance(got, np.ndarray) and not np.issubdtype(got.dtype, np.integer):
+                problems.append(f"{what}: expected integer token indices, got dtype {got.dtype}")
+            else:
+                problems.append(array_problem(what, got, want, rtol=0.0, atol=0.0))
+        return problems
+    return _score_cases("teacher_forcing", points, cases, runs, expected_teacher_forcing,
+                        problem_of)
+
+
+# --------------------------------------------------------------------------- decoding
+
+# Step functions handed to the student's decoders: ``step(token, state) -> (log_probs (V,),
+# new_state)``. The seq2seq one is a small GRU encoder-decoder of rnn_lib; the table one a
+# decoder whose next-token distribution depends on the previous token only.
+
+
+def _seq2seq_step(params, H_enc):
+    """The decoder of :mod:`rnn_lib.seq2seq` for one source, one token at a time."""
+    attention = "att_v" in params
+
+    def step(token, state):
+        X = params["E_tgt"][[int(token)]]  # not rnn_lib's lookup: the student may not enter it
+        if attention:
+            (context, _), _ = attention_forward(state, H_enc, params["att_W_q"],
+                                                params["att_W_k"], params["att_v"])
+            X = np.concatenate([X, context], axis=1)
+        S, _ = gru_step_forward(X, state, params["dec_W_x"], params["dec_W_h"],
+                                params["dec_b_x"], params["dec_b_h"])
+        return log_softmax(S @ params["W_hq"] + params["b_q"])[0], S
+    return step
+
+
+def _table_step(log_table):
+    def step(token, state):
+        return log_table[int(token)].copy(), state + 1
+    return step
+
+
+def _log_table(probabilities) -> np.ndarray:
+    table = np.asarray(probabilities, dtype=np.float64)
+    with np.errstate(divide="ignore"):  # impossible tokens: log 0 = -inf
+        return np.log(table / table.sum(axis=1, keepdims=True))
+
+
+def _seq2seq_case(label, seed, *, attention, max_len, beam_width=None, V=6, length=4):
+    """A random model, one random source; the case carries what the oracle needs in meta."""
+    rng = np.random.default_rng(seed)
+    params = ref_seq2seq.init_seq2seq(5, V, 4, 6, rng, attention_size=5 if attention else None)
+    for key in ("W_hq", "b_q"):  # sharper distributions than the initialisation gives
+        params[key] = params[key] * 2.0
+    src = rng.integers(0, 5, size=length)
+    H_enc, S0, _ = ref_seq2seq.seq2seq_encode(params, src[:, None])
+    args = (_seq2seq_step(params, H_enc), S0, 0, 1, max_len)
+    if beam_width is not None:
+        args += (beam_width,)
+    return Case(label, args, meta={"params": params, "src": src})
+
+
+def _table_case(label, probabilities, *, max_len, beam_width=None, bos=0, eos=1):
+    args = (_table_step(_log_table(probabilities)), 0, bos, eos, max_len)
+    if beam_width is not None:
+        args += (beam_width,)
+    return Case(label, args, meta={"table": _log_table(probabilities)})
+
+
+# A decoder where beam search of width 2 beats greedy: after <bos>, "a" (0.5) is likelier
+# than "b" (0.4), but "a" is then followed by <eos> with 0.3 only, "b" with 0.9.
+# Tokens: 0 <bos>, 1 <eos>, 2 "a", 3 "b".
+_GREEDY_TRAP = [[0.0, 0.1, 0.5, 0.4], [0.0, 1.0, 0.0, 0.0], [0.0, 0.3, 0.35, 0.35],
+                [0.0, 0.9, 0.05, 0.05]]
+# The end token is the most probable first token.
+_EOS_FIRST = [[0.0, 0.6, 0.2, 0.2], [0.0, 1.0, 0.0, 0.0], [0.0, 0.5, 0.3, 0.2],
+              [0.0, 0.5, 0.2, 0.3]]
+# <eos> is never likely: every output runs to max_len.
+_NO_EOS = [[0.0, 0.01, 0.6, 0.39], [0.0, 1.0, 0.0, 0.0], [0.0, 0.01, 0.29, 0.7],
+           [0.0, 0.01, 0.8, 0.19]]
+
+
+def greedy_decode_cases() -> list[Case]:
+    """Step (a): ``(step, state0, bos, eos, max_len)``."""
+    return [
+        _seq2seq_case("GRU encoder-decoder", 6102, attention=False, max_len=8),
+        _seq2seq_case("GRU encoder-decoder, no end token before max_len", 6103, attention=False,
+                      max_len=6),
+        _seq2seq_case("GRU encoder-decoder with attention", 6104, attention=True, max_len=8),
+        _table_case("end token first", _EOS_FIRST, max_len=5),
+        _table_case("no end token before max_len", _NO_EOS, max_len=4),
+        _table_case("max_len = 1", _GREEDY_TRAP, max_len=1),
+    ]
+
+
+def beam_search_cases() -> list[Case]:
+    """Step (a): ``(step, state0, bos, eos, max_len, beam_width)``."""
+    return [
+        _seq2seq_case("width 1 (greedy)", 6105, attention=False, max_len=8, beam_width=1),
+        _seq2seq_case("width 3", 6105, attention=False, max_len=8, beam_width=3),
+        _seq2seq_case("width 2, with attention", 6105, attention=True, max_len=8, beam_width=2),
+        _seq2seq_case("beam wider than the vocabulary (10 > 6)", 6103, attention=False,
+                      max_len=6, beam_width=10),
+        _table_case("width 2 beats greedy", _GREEDY_TRAP, max_len=4, beam_width=2),
+        _table_case("end token first", _EOS_FIRST, max_len=5, beam_width=3),
+        _table_case("no end token before max_len", _NO_EOS, max_len=3, beam_width=2),
+        _table_case("max_len = 1", _GREEDY_TRAP, max_len=1, beam_width=3),
+    ]
+
+
+def _reference_beam(step, state0, bos, eos, max_len, beam_width):
+    """The search of :func:`rnn_lib.seq2seq.beam_search`, for any step function."""
+    prefixes, scores, states, finished = [[]], [0.0], [state0], []
+    for position in range(max_len):
+        candidates, new_states = [], []
+        for row, prefix in enumerate(prefixes):
+            log_probs, state = step(prefix[-1] if prefix else bos, states[row])
+            new_states.append(state)
+            candidates += [(scores[row] + float(lp), row, token)
+                           for token, lp in enumerate(log_probs)]
+        order = sorted(range(len(candidates)), key=lambda i: -candidates[i][0])  # stable
+        live = []
+        for i in order[:beam_width]:
+            score, row, token = candidates[i]
+            if token == eos or position == max_len - 1:
+                finished.append((score, prefixes[row] + [token]))
+            else:
+                live.append((score, row, token))
+        best_finished = max((score for score, _ in finished), default=-np.inf)
+        if not live or best_finished >= live[0][0]:
+            break
+        prefixes = [prefixes[row] + [token] for _, row, token in live]
+        scores = [score for score, _, _ in live]
+        states = [new_states[row] for _, row, _ in live]
+    score, tokens = max(finished, key=lambda item: item[0])
+    return tokens, score
+
+
+def _expected_decoding(case: Case):
+    if "params" in case.meta:
+        bos, eos, max_len = case.args[2:5]
+        src = case.meta["src"][:, None]
+        if len(case.args) == 5:
+            outputs, scores = ref_seq2seq.greedy_decode(case.meta["params"], src, bos, eos,
+                                                        max_len)
+        else:
+            outputs, scores = ref_seq2seq.beam_search(case.meta["params"], src, bos, eos,
+                                                      max_len, case.args[5])
+        return outputs[0], float(scores[0])
+    step = _table_step(case.meta["table"])
+    width = case.args[5] if len(case.args) == 6 else 1  # width 1 is greedy decoding
+    return _reference_beam(step, *case.args[1:5], width)
+
+
+def _decoding_problem(name):
+    def problem_of(case, run, expected):
+        if (problem := error_problem(name, run)) is not None:
+            return [problem]
+        tokens, score = run.value
+        want_tokens, want_score = expected
+        if list(tokens) != list(want_tokens):
+            first = next((i for i, (a, b) in enumerate(zip(tokens, want_tokens, strict=False))
+                          if a != b),
+                         min(len(tokens), len(want_tokens)))
+            return [f"{name} [{case.label}]: wrong tokens from position {first} on (expected "
+                    f"{len(want_tokens)} tokens, got {len(tokens)})"]
+        return [scalar_problem(f"{name} [{case.label}] score", score, want_score, rtol=1e-7,
+                               atol=1e-9)]
+    return problem_of
+
+
+def check_greedy_decode(cases, runs, points: float) -> float:
+    """Step (c): partial credit per case (tokens and log-probability)."""
+    return _score_cases("greedy_decode", points, cases, runs, _expected_decoding,
+                        _decoding_problem("greedy_decode"))
+
+
+def check_beam_search(cases, runs, points: float) -> float:
+    """Step (c): partial credit per case (tokens and log-probability)."""
+    return _score_cases("beam_search", points, cases, runs, _expected_decoding,
+                        _decoding_problem("beam_search"))
