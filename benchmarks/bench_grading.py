@@ -17,6 +17,7 @@ already holds submissions is used instead (it is copied, never modified).
 
     .venv/bin/python benchmarks/bench_grading.py               # fixture, 8 submissions
     .venv/bin/python benchmarks/bench_grading.py --submissions 16 --repeat 2
+    .venv/bin/python benchmarks/bench_grading.py --baseline-ref 14cea15  # vs an older grader
 
 Every configuration is also timed on one submission alone: that is the fixed
 cost of a command (imports, the gradebook, starting workers); the marginal
@@ -98,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="timings per configuration")
     parser.add_argument("--skip-nbgrader", action="store_true", help="no nbgrader baseline")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--baseline-ref", metavar="REF",
+                        help="also time the grader of git revision REF (checked out in a "
+                             "temporary worktree), sandboxed, 1 and 2 workers")
     args = parser.parse_args(argv)
     if args.submissions < 1 or args.repeat < 1:
         parser.error("--submissions and --repeat must be positive")
@@ -120,12 +124,26 @@ def main(argv: list[str] | None = None) -> int:
                            cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, check=False)
         grader = [sys.executable, "-m", "grader", "autograde", assignment, "--quiet"]
+        baseline_dir, baseline_course = None, None
+        if args.baseline_ref:
+            baseline_dir = base / "baseline-worktree"
+            subprocess.run(["git", "worktree", "add", "--detach", str(baseline_dir),
+                            args.baseline_ref], cwd=REPO, check=True, capture_output=True)
+            baseline_course = base / "bench-source-baseline"
+            shutil.copytree(course, baseline_course)
+            shutil.rmtree(baseline_course / ".grader", ignore_errors=True)
+            subprocess.run(grader + ["--course", str(baseline_course), "--student", students[0]],
+                           cwd=baseline_dir, env=dict(env, PYTHONPATH=str(baseline_dir)),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         configurations = {
             "grader, 1 worker, sandboxed": grader + ["--workers", "1"],
             "grader, 2 workers, sandboxed": grader + ["--workers", "2"],
             "grader, 1 worker, no sandbox": grader + ["--workers", "1", "--no-sandbox"],
             "grader, 2 workers, no sandbox": grader + ["--workers", "2", "--no-sandbox"],
         }
+        if baseline_dir is not None:
+            configurations[f"grader@{args.baseline_ref}, 1 worker"] = grader + ["--workers", "1"]
+            configurations[f"grader@{args.baseline_ref}, 2 workers"] = grader + ["--workers", "2"]
         if not args.skip_nbgrader:
             configurations["nbgrader autograde (baseline)"] = [
                 sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"]
@@ -135,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         for repeat in range(args.repeat):
             for index, (name, command) in enumerate(configurations.items()):
                 for only_one in (False, True):
-                    copy = _fresh(course, base, f"run-{repeat}-{index}-{int(only_one)}")
+                    is_baseline = name.startswith("grader@")
+                    copy = _fresh(baseline_course if is_baseline else course, base,
+                                  f"run-{repeat}-{index}-{int(only_one)}")
                     grader_run = command[2] == "grader"
                     argv = list(command)
                     if grader_run:
@@ -143,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
                     if only_one:
                         argv.append(f"--student={students[0]}")
                     run_env = env if grader_run else dict(env, PYTHONPATH=str(copy / "grading"))
-                    seconds, used, code = _time(argv, REPO if grader_run else copy, run_env)
+                    cwd = REPO if grader_run else copy
+                    if is_baseline:
+                        run_env, cwd = dict(env, PYTHONPATH=str(baseline_dir)), baseline_dir
+                    seconds, used, code = _time(argv, cwd, run_env)
                     if only_one:
                         single[name].append(seconds)
                     else:
@@ -175,6 +198,12 @@ def main(argv: list[str] | None = None) -> int:
                         - cpu_rows["grader, 1 worker, no sandbox"]) / n
         print(f"sandbox overhead (serial): {serial - bare:+.2f} s wall per notebook "
               f"({100 * (serial / bare - 1):+.0f}%), {cpu_overhead:+.2f} s CPU per notebook")
+        if baseline_dir is not None:
+            for label in ("1 worker", "2 workers"):
+                old = marginal[f"grader@{args.baseline_ref}, {label}"]
+                new = marginal[f"grader, {label}{', sandboxed'}"]
+                print(f"this grader vs grader@{args.baseline_ref}, {label}: {new:.2f} vs "
+                      f"{old:.2f} s per notebook (ratio {new / old:.2f})")
         if "nbgrader autograde (baseline)" in rows:
             baseline = marginal["nbgrader autograde (baseline)"]
             print(f"plain nbgrader autograde: {baseline:.2f} s per notebook (serial, no sandbox); "
@@ -184,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
                                              "wall": timings, "cpu": cpu, "wall_one": single,
                                              "marginal": marginal, "load": load}, indent=1))
     finally:
+        if args.baseline_ref and (base / "baseline-worktree").exists():
+            subprocess.run(["git", "worktree", "remove", "--force", str(base / "baseline-worktree")],
+                           cwd=REPO, check=False, capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
     return 0
 

@@ -150,10 +150,10 @@ def test_cheats_earn_nothing_from_hidden_tests(ps1_graded):
         assert summary["attention"], student
         for grade_id in ("test_transduce_hidden", "test_parity_machine_hidden"):
             assert cells[grade_id]["score"] == 0.0, (student, grade_id)
-        # Visible tests are judged outside the kernel too: the patched numpy helpers and
-        # the gutted reference earn nothing there, while the honest parts keep their points.
-        assert cells["test_transduce_visible"]["score"] == 0.0, student
-        assert cells["test_lti_visible"]["score"] == cells["test_lti_visible"]["max_score"]
+        # Visible tests are judged outside the kernel too: neither the patched numpy
+        # helpers nor the gutted reference earn anything there.
+        for grade_id in ("test_transduce_visible", "test_parity_machine_visible"):
+            assert cells[grade_id]["score"] == 0.0, (student, grade_id)
 
 
 def test_feedback_of_the_course_hides_the_tests(ps1_graded):
