@@ -84,8 +84,11 @@ def test_chapters_use_the_colour_blind_safe_style():
     cycle = colorblind_safe_rc()["axes.prop_cycle"].by_key()
     assert [c.lower() for c in cycle["color"]] == [c.lower() for c in OKABE_ITO]
     assert len(set(map(str, cycle["linestyle"]))) == len(cycle["color"])
-    for doc in chapter_documents():
-        source = (REPO_ROOT / f"{doc}.md").read_text()
+    # A chapter listed in _toc.yml without its file is test_book_build.py's finding.
+    sources = [REPO_ROOT / f"{doc}.md" for doc in chapter_documents()]
+    assert sources and any(path.is_file() for path in sources)
+    for path in (path for path in sources if path.is_file()):
+        doc, source = path.stem, path.read_text()
         assert "plt.rcParams.update(colorblind_safe_rc())" in source, doc
         # Named colours outside the palette would undo it.
         assert not re.search(r"""["']tab:\w+["']""", source), f"{doc}: a tab: colour"
