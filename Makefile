@@ -43,7 +43,7 @@ book-clean: setup
 	$(BIN)/python tools/build_book.py --clean
 
 ## test: the whole test suite (package, book build + browser, accessibility, assignments, grading)
-test: setup node-deps system-deps
+test: setup system-deps node-deps
 	$(BIN)/python -m pytest
 
 ## lint: ruff over everything

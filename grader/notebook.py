@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import os
 import re
 from typing import Any
@@ -158,21 +159,37 @@ def load_model(gradebook: Any, assignment: str, notebook: str, source_path: str)
                          max_scores)
 
 
+MAX_CELLS = 2000
+
+
 def read_submission(path: str) -> Any:
-    """Read a student's notebook; :class:`MalformedNotebook` if it is not one."""
+    """Read a (staged) student's notebook; :class:`MalformedNotebook` if it is not one.
+
+    Outputs are the student's and never used for grading: they are dropped right after
+    the bounded parse, so that a notebook full of output costs the grader one parse and
+    nothing more (nbformat then reads only sources and metadata).
+    """
     from grader.staging import UntrustedData, loads
 
     with open(path, "rb") as f:  # a staged copy: a regular file within the size limits
         raw = f.read()
     try:
         node = loads(raw, what="the notebook")
-        text = raw.decode("utf-8")
     except UntrustedData as error:
         raise MalformedNotebook(str(error).removeprefix("malformed: ")) from None
+    del raw
     if not isinstance(node, dict) or not isinstance(node.get("cells"), list):
         raise MalformedNotebook("JSON, but not a notebook (no list of cells)")
+    if len(node["cells"]) > MAX_CELLS:
+        raise MalformedNotebook(f"{len(node['cells'])} cells, more than the {MAX_CELLS} a "
+                                f"notebook may have")
+    for cell in node["cells"]:
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+        elif isinstance(cell, dict):
+            cell.pop("attachments", None)
     try:
-        nb = nbformat.reads(text, as_version=4)
+        nb = nbformat.reads(json.dumps(node), as_version=4)
     except Exception as error:  # noqa: BLE001 - any nbformat failure means malformed
         raise MalformedNotebook(f"not a readable notebook ({type(error).__name__})") from None
     for cell in nb.cells:

@@ -2,6 +2,7 @@
 # Install the Debian packages the test suite needs:
 #   chromium   - headless browser for tests/test_book_browser.py
 #   bubblewrap - the sandbox that autograding runs student code in
+#   nodejs npm - only if npm is missing: it installs axe-core for the accessibility audit
 # Installs only what is missing; needs root (or sudo) when something is.
 set -euo pipefail
 packages=(chromium bubblewrap)
@@ -9,6 +10,8 @@ missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+# npm installs axe-core (package-lock.json) for the accessibility audit; any Node.js >= 18 will do.
+command -v npm >/dev/null || missing+=(nodejs npm)
 if ((${#missing[@]} == 0)); then
   exit 0
 fi
