@@ -48,6 +48,7 @@ MAX_EVENT_CHARS = 2_000
 # A single message larger than this makes ZeroMQ drop the kernel's connection (the worker
 # never holds it); the cell then times out and is recorded as such.
 MAX_MESSAGE_BYTES = 300 << 20
+MESSAGE_DEPTH = 64  # JSON nesting of a message's header, metadata or content
 REPLY_GRACE = 2.0  # after the execute reply, how long to wait for the kernel's idle status
 POLL = 0.1
 _SUBREAPER = False
@@ -253,6 +254,8 @@ class SandboxedKernel:
         context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         self.client = BlockingKernelClient(context=context)
         self.client.load_connection_file(host_file)
+        # Every message the kernel sends is student data: parsed with bounded depth and size.
+        self.client.session.unpack = _bounded_unpack
         self.client.start_channels()
         self._wait_ready()
         if self.uid is not None:
@@ -357,11 +360,9 @@ class SandboxedKernel:
                 replied_at = time.monotonic()
             if replied_at is not None and now - replied_at > REPLY_GRACE:
                 break
-            try:
-                msg = self.client.get_iopub_msg(timeout=min(POLL, max(deadline - now, 0.001)))
-            except queue.Empty:
-                continue
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            msg = _next_message(self.client.iopub_channel, min(POLL, max(deadline - now, 0.001)),
+                                self.budget)
+            if msg is None or _parent_id(msg) != msg_id:
                 continue
             if collector.handle(msg) and (replied_at is not None or self._replied(msg_id)):
                 break
@@ -377,12 +378,9 @@ class SandboxedKernel:
         for _ in range(100):
             if not channel.msg_ready():
                 break
-            try:
-                msg = channel.get_msg(timeout=0)
-            except queue.Empty:
-                break
-            if (msg.get("msg_type") == "execute_reply"
-                    and msg.get("parent_header", {}).get("msg_id") == msg_id):
+            msg = _next_message(channel, 0, self.budget)
+            if msg is not None and msg.get("msg_type") == "execute_reply" and (
+                    _parent_id(msg) == msg_id):
                 found = True
         if found:
             self._reply_seen = msg_id
@@ -400,12 +398,10 @@ class SandboxedKernel:
                 pass
         grace = time.monotonic() + self.settings.interrupt_grace
         while time.monotonic() < grace and self.alive():
-            try:
-                msg = self.client.get_iopub_msg(timeout=POLL)
-            except queue.Empty:
+            msg = _next_message(self.client.iopub_channel, POLL, self.budget)
+            if msg is None:
                 continue
-            if (msg.get("parent_header", {}).get("msg_id") == msg_id and collector.handle(msg)
-                    and self._replied(msg_id)):
+            if _parent_id(msg) == msg_id and collector.handle(msg) and self._replied(msg_id):
                 return  # interrupted: the kernel survives
         run.detail += "; it ignored the interrupt and the kernel was stopped"
         self.kill()
@@ -456,6 +452,30 @@ class SandboxedKernel:
         self.shutdown()
 
 
+def _parent_id(msg: dict) -> object:
+    parent = msg.get("parent_header")
+    return parent.get("msg_id") if isinstance(parent, dict) else None
+
+
+def _bounded_unpack(data: bytes | str) -> object:
+    from grader.staging import loads
+
+    return loads(data, max_depth=MESSAGE_DEPTH, max_bytes=MAX_MESSAGE_BYTES,
+                 what="a message from the kernel")
+
+
+def _next_message(channel, timeout: float, budget: Budget) -> dict | None:
+    """The next message of a channel, or None; a message that cannot be read is dropped."""
+    try:
+        msg = channel.get_msg(timeout=timeout)
+    except queue.Empty:
+        return None
+    except Exception:  # noqa: BLE001 - malformed, too deep, bad signature: the kernel's doing
+        budget.exceeded.add("malformed messages")
+        return None
+    return msg if isinstance(msg, dict) else None
+
+
 class _OutputCollector:
     """Turns iopub messages of one execution into outputs, records and events."""
 
@@ -486,6 +506,8 @@ class _OutputCollector:
 
     def _display(self, content: dict, output_type: str) -> None:
         data = content.get("data", {})
+        if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+            return
         budget = self.budget
         if MIME_RECORD in data:
             raw = data[MIME_RECORD]
@@ -508,7 +530,9 @@ class _OutputCollector:
             else:
                 budget.exceeded.add("events")
             return
-        output = {"output_type": output_type, "data": data, "metadata": content.get("metadata", {})}
+        metadata = content.get("metadata", {})
+        output = {"output_type": output_type, "data": data,
+                  "metadata": metadata if isinstance(metadata, dict) else {}}
         if output_type == "execute_result":
             output["execution_count"] = content.get("execution_count")
         self._add(output, len(json.dumps(data)))
@@ -602,8 +626,11 @@ def run_cells(sources: Sequence[str | None], settings: ExecutionSettings, *,
         finally:
             kernel.shutdown()
         for what in sorted(kernel.budget.exceeded):
-            problem = {"kind": "limit", "detail": f"the notebook sent more {what} than the grader "
-                                                  f"keeps per notebook; the rest was dropped"}
+            detail = (f"the notebook sent more {what} than the grader keeps per notebook; the "
+                      f"rest was dropped" if what != "malformed messages" else
+                      "the kernel sent messages the grader could not read (malformed, nested "
+                      "too deeply or badly signed); they were dropped")
+            problem = {"kind": "limit", "detail": detail}
             if problem not in problems:
                 problems.append(problem)
         if not restart:

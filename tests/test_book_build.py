@@ -21,6 +21,7 @@ REQUIRED_TOC = [
     "book/04_bptt",
     "book/05_gating",
     "book/06_char_lm",
+    "book/07_seq2seq",
     "book/instructor_guide",
     "book/student_guide",
 ]

@@ -169,6 +169,7 @@ def test_innocent_classmates_keep_full_marks(graded):
     ("deep_notebook", "nested 200001 levels deep, deeper than 64"),
     ("flood", "the rest was dropped"),
     ("deep_records", "nested 200000 levels deep"),
+    ("deep_records", "messages the grader could not read (malformed, nested too deeply"),
 ])
 def test_the_instructor_is_told_why(graded, student, reason):
     course, completed = graded

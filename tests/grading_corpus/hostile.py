@@ -169,7 +169,20 @@ def running_mean(x):
     publish_display_data({{"{RECORD_MIME}": '{{"name": "running_mean on seeded sequences", "value": "'
                           + "[" * 100000 + "]" * 100000 + '"}}'}})
     publish_display_data({{"{EVENT_MIME}": '{{"kind": ' * 50000 + "1" + "}}" * 50000}})
-    return np.cumsum(x) / np.arange(1, len(x) + 1)'''
+    _send_raw(b'{{"data": ' + b"[" * 100000 + b"]" * 100000 + b"}}")
+    return np.cumsum(x) / np.arange(1, len(x) + 1)
+
+
+def _send_raw(content):
+    """A correctly signed iopub message whose content is JSON nested 100 000 deep."""
+    kernel = get_ipython().kernel
+    session = kernel.session
+    header = session.pack(session.msg_header("display_data"))
+    parent = session.pack(kernel.get_parent("shell")["header"])
+    metadata = session.pack({{}})
+    signature = session.sign([header, parent, metadata, content])
+    kernel.iopub_socket.send_multipart([b"display_data", b"<IDS|MSG>", signature, header, parent,
+                                        metadata, content])'''
 
 FLOOD = f'''from IPython.display import publish_display_data
 
@@ -207,7 +220,7 @@ HOSTILE = [
     Case("proc_snoop", "answers right only if /proc shows the host's processes",
          running_mean=PROC_SNOOP, score=PLAIN_WRONG, problems=frozenset({"integrity:paths"}), attention=True),
     Case("deep_records", "publishes records and events nested 100 000 deep", RNN_OK, DEEP_RECORDS,
-         score=4.0, problems=frozenset({"integrity:malformed-record"}), attention=True),
+         score=4.0, problems=frozenset({"integrity:malformed-record", "limit"}), attention=True),
     Case("flood", "floods the grader with 3000 events and 4 MB of output", RNN_OK, FLOOD,
          score=6.0, problems=frozenset({"limit"}), attention=True),
     Case("shadow_helpers", "ships its own fxchecks/ package next to the notebook",
