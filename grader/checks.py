@@ -203,8 +203,8 @@ def course_check(module: str, check: str, cases: str | None, args: tuple, kwargs
                  runs_at: int | None = None) -> None:
     """What a helper's step-(c) function does inside the sandbox: record, do not judge.
 
-    The course's helper modules declare their comparison functions in
-    ``__verdicts__`` (see :mod:`grader.tripwire`); in the sandbox's copy each
+    The course's helper modules declare their comparison functions with
+    ``@verdict`` (:mod:`grader.declare`); in the sandbox's copy each
     one is replaced by a call of this function. The student's runs from step
     (b) (the last positional argument, or the one at ``runs_at``) become the
     recorded value. With a ``cases`` function the other positional arguments

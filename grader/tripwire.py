@@ -10,20 +10,19 @@ imports still work, replace the bodies that must not run):
   sandbox this copy is mounted over the real package, so the reference code is
   not merely detected when called: it is not there to be read or called.
 - :func:`kernel_side_helpers` makes a copy of the course's test-helper package
-  keeping only what the kernel side of a test needs: each module lists those
-  names in ``__kernel__`` (a tuple of strings); they and the module-level
-  functions and classes they use keep their code, every other function and
-  class (oracles, expected values, verdicts) keeps only its name and raises.
-  A module without ``__kernel__`` keeps no code at all. A module may also map
-  its comparison functions to the functions that make their cases,
-  ``__verdicts__ = {"check_x": "x_cases", "check_y": None, "check_z": {"runs": 0}}``:
-  in the copy each becomes a stub that records the student's runs (its last
-  positional argument, or the one at position ``runs``; the other positional
+  keeping only what the kernel side of a test needs: each module declares it
+  next to the code with :mod:`grader.declare` (``@kernel_side`` on steps (a)
+  and (b), ``@verdict(cases=...)`` on step (c)). The kernel-side functions and
+  classes, and the module-level code they use, keep their code; every other
+  function and class (oracles, expected values, verdicts) keeps only its name
+  and raises. A module that declares nothing keeps no code at all. In the copy
+  each ``@verdict`` becomes a stub that records the student's runs (its last
+  positional argument, or the one at ``runs_at``; the other positional
   arguments are then passed on from the reference run) with
-  :func:`grader.checks.course_check`; the grading process then
-  calls the real function on the decoded runs and on cases it builds itself.
-  Hidden tests written as ``check_x(x_cases(), run_x(f, ...), points=2)``
-  thus become tamper-resistant without changing a line.
+  :func:`grader.checks.course_check`; the grading process then calls the real
+  function on the decoded runs and on cases it builds itself. Hidden tests
+  written as ``check_x(x_cases(), run_x(f, ...), points=2)`` thus become
+  tamper-resistant without changing a line.
 """
 
 from __future__ import annotations
@@ -200,36 +199,62 @@ HELPER_STUB_SOURCE = (
 )
 
 
-def _kernel_names(tree: ast.Module) -> set[str] | None:
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__kernel__"
-                                                for t in node.targets):
-            value = ast.literal_eval(node.value)
-            if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-                raise ValueError("__kernel__ must be a tuple of names (strings)")
-            return set(value)
+def _decorator_name(node: ast.expr) -> str | None:
+    target = node.func if isinstance(node, ast.Call) else node
+    if isinstance(target, ast.Name):
+        return target.id
+    if isinstance(target, ast.Attribute):
+        return target.attr
     return None
 
 
-def _verdict_map(tree: ast.Module, defs: dict[str, ast.AST], module: str) -> dict:
+def _verdict_how(decorator: ast.expr, module: str, name: str) -> str | dict | None:
+    """What ``@verdict(...)`` says: the cases function's name, None, or {"runs": i}."""
+    if not isinstance(decorator, ast.Call):
+        return None
+    arguments = {k.arg: k.value for k in decorator.keywords}
+    if decorator.args:
+        arguments.setdefault("cases", decorator.args[0])
+    cases, runs_at = arguments.get("cases"), arguments.get("runs_at")
+    if runs_at is not None:
+        if not isinstance(runs_at, ast.Constant) or not isinstance(runs_at.value, int):
+            raise ValueError(f"{module}.{name}: @verdict(runs_at=...) must be a literal position")
+        return {"runs": runs_at.value}
+    if cases is None or (isinstance(cases, ast.Constant) and cases.value is None):
+        return None
+    if isinstance(cases, ast.Name):
+        return cases.id
+    raise ValueError(f"{module}.{name}: @verdict(cases=...) must name a function of the module")
+
+
+def declarations(tree: ast.Module, module: str) -> tuple[set[str], dict[str, str | dict | None]]:
+    """(kernel-side names, {verdict: how}) declared with :mod:`grader.declare`'s decorators."""
+    defs = _top_level_defs(tree)
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__verdicts__"
-                                                for t in node.targets):
-            value = ast.literal_eval(node.value)
-            if not isinstance(value, dict) or not all(
-                    isinstance(k, str) and (v is None or isinstance(v, str)
-                                            or (isinstance(v, dict) and set(v) == {"runs"}
-                                                and isinstance(v["runs"], int)))
-                    for k, v in value.items()):
-                raise ValueError(f"{module}.__verdicts__ must map function names to the name "
-                                 f"of their cases function, None, or {{'runs': position}}")
-            unknown = sorted(n for pair in value.items() for n in pair
-                             if isinstance(n, str) and n not in defs)
-            if unknown:
-                raise ValueError(f"{module}.__verdicts__ names {unknown}, which the module "
-                                 f"does not define")
-            return value
-    return {}
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id in (
+                "__kernel__", "__verdicts__") for t in node.targets):
+            raise ValueError(f"{module}: __kernel__/__verdicts__ lists are no longer read; "
+                             f"declare each helper with @kernel_side or @verdict(cases=...) "
+                             f"from grader.declare")
+    kernel: set[str] = set()
+    verdicts: dict[str, str | dict | None] = {}
+    for name, node in defs.items():
+        for decorator in node.decorator_list:
+            kind = _decorator_name(decorator)
+            if kind == "kernel_side":
+                kernel.add(name)
+            elif kind == "verdict":
+                if not isinstance(node, ast.FunctionDef):
+                    raise ValueError(f"{module}.{name}: @verdict applies to functions only")
+                verdicts[name] = _verdict_how(decorator, module, name)
+    both = kernel & set(verdicts)
+    if both:
+        raise ValueError(f"{module}: {sorted(both)} cannot be both @kernel_side and @verdict")
+    unknown = sorted(how for how in verdicts.values() if isinstance(how, str) and how not in defs)
+    if unknown:
+        raise ValueError(f"{module}: @verdict(cases=...) names {unknown}, which the module "
+                         f"does not define")
+    return kernel, verdicts
 
 
 def _recording_stub(node: ast.FunctionDef, module: str, how: str | dict | None) -> None:
@@ -263,12 +288,7 @@ def _kernel_closure(defs: dict[str, ast.AST], tree: ast.Module, roots: set[str])
 def _rewrite_helper(text: str, module: str) -> str:
     tree = ast.parse(text)
     defs = _top_level_defs(tree)
-    kernel = _kernel_names(tree) or set()
-    missing = kernel - set(defs) - {n for node in tree.body for n in _assigned_names(node)}
-    if missing:
-        raise ValueError(f"{module}.__kernel__ names {sorted(missing)}, which the module "
-                         f"does not define")
-    verdicts = _verdict_map(tree, defs, module)
+    kernel, verdicts = declarations(tree, module)
     keep = _kernel_closure(defs, tree, kernel) - set(verdicts)
     for name, node in defs.items():
         if name in keep:
@@ -286,16 +306,6 @@ def _rewrite_helper(text: str, module: str) -> str:
         _insert_after_future(tree, ast.parse(
             f"from grader.checks import course_check as {VERDICT_STUB}").body[0])
     return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
-
-
-def _assigned_names(node: ast.AST) -> set[str]:
-    if isinstance(node, ast.Assign):
-        return {t.id for t in node.targets if isinstance(t, ast.Name)}
-    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-        return {node.target.id}
-    if isinstance(node, ast.Import | ast.ImportFrom):
-        return {(a.asname or a.name).split(".")[0] for a in node.names}
-    return set()
 
 
 def kernel_side_helpers(helpers_dir: str, out_dir: str) -> list[str]:

@@ -1,7 +1,7 @@
 """The course's own problem sets under ``python -m grader``.
 
 Static, for every problem set: each hidden test's comparison (step c) is
-declared in its helper module's ``__verdicts__`` and so judged outside the
+declared ``@verdict`` in its helper module and so judged outside the
 kernel, the functions it runs in the kernel (steps a and b) keep their code
 in the sandbox's copy, and no oracle code reaches that copy.
 
@@ -16,7 +16,6 @@ model from its recorded weights and evaluates it itself.
 from __future__ import annotations
 
 import ast
-import importlib
 import json
 
 import assignments_pipeline as pipeline
@@ -73,18 +72,18 @@ def _stubbed(path, name: str) -> str:
 
 
 @pytest.mark.parametrize("ps", pipeline.PROBLEM_SETS)
-def test_hidden_tests_are_judged_outside_the_kernel(ps, kernel_copy, monkeypatch):
-    monkeypatch.syspath_prepend(str(GRADING))
+def test_hidden_tests_are_judged_outside_the_kernel(ps, kernel_copy):
     cells = _hidden_calls(ps)
     assert cells
     for grade_id, module, steps_ab, step_c in cells:
-        helpers = importlib.import_module(f"course_checks.{module}")
-        assert step_c in getattr(helpers, "__verdicts__", {}), f"{ps}/{grade_id}: {step_c}"
+        source = (GRADING / "course_checks" / f"{module}.py").read_text()
+        _, verdicts = tripwire.declarations(ast.parse(source), f"course_checks.{module}")
+        assert step_c in verdicts, f"{ps}/{grade_id}: {step_c} is not declared @verdict"
         copy = kernel_copy / "course_checks" / f"{module}.py"
         assert _stubbed(copy, step_c) == "record", grade_id
         for function in steps_ab:
             assert _stubbed(copy, function) == "code", f"{grade_id}: {function}"
-        cases = helpers.__verdicts__[step_c]
+        cases = verdicts[step_c]
         if isinstance(cases, str):
             assert cases in steps_ab, f"{grade_id}: {step_c} rebuilds its cases with {cases}"
 

@@ -4,6 +4,7 @@ screening and the sandbox command line."""
 
 from __future__ import annotations
 
+import ast
 import base64
 import collections
 import dataclasses
@@ -339,7 +340,8 @@ def test_kernel_side_helpers_keep_only_the_kernel_closure(tmp_path):
     (helpers / "__init__.py").write_text("")
     (helpers / "ps.py").write_text('''import numpy as np
 
-__kernel__ = ("cases", "run")
+from grader.declare import kernel_side
+
 SEED = 3
 
 
@@ -347,10 +349,12 @@ def _make(n):
     return np.arange(n) + SEED
 
 
+@kernel_side
 def cases():
     return [_make(2), _make(3)]
 
 
+@kernel_side
 def run(function):
     return [function(c) for c in cases()]
 
@@ -380,18 +384,20 @@ def test_declared_verdicts_record_in_the_sandbox_and_judge_outside(tmp_path):
     helpers = tmp_path / "helpers" / "hv"
     helpers.mkdir(parents=True)
     (helpers / "__init__.py").write_text("")
-    (helpers / "ps.py").write_text('''__kernel__ = ("double_cases", "run_double")
-__verdicts__ = {"check_double": "double_cases"}
+    (helpers / "ps.py").write_text('''from grader.declare import kernel_side, verdict
 
 
+@kernel_side
 def double_cases():
     return [1.0, 2.5]
 
 
+@kernel_side
 def run_double(function, cases):
     return [function(c) for c in cases]
 
 
+@verdict(cases=double_cases)
 def check_double(cases, runs, points):
     right = sum(run == 2 * case for case, run in zip(cases, runs))
     print(f"{right} of {len(cases)} right")
@@ -518,3 +524,65 @@ def test_bwrap_command_line(tmp_path):
 def test_limits_validate_their_arguments():
     with pytest.raises(ValueError, match="Limits.memory_mb: expected a positive integer"):
         sandbox.Limits(memory_mb=0)
+
+
+def test_declarations_are_read_from_the_decorators(tmp_path):
+    tree = ast.parse('''from grader.declare import kernel_side, verdict
+import grader.declare as declare
+
+
+@kernel_side
+class Case:
+    pass
+
+
+@declare.kernel_side
+def make():
+    return [Case()]
+
+
+@verdict(cases=make)
+def check_a(cases, runs):
+    pass
+
+
+@verdict()
+def check_b(runs):
+    pass
+
+
+@verdict(runs_at=0)
+def check_c(runs, table):
+    pass
+
+
+def oracle():
+    pass
+''')
+    kernel, verdicts = tripwire.declarations(tree, "m")
+    assert kernel == {"Case", "make"}
+    assert verdicts == {"check_a": "make", "check_b": None, "check_c": {"runs": 0}}
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ("__kernel__ = ('f',)\ndef f():\n    pass\n", "no longer read"),
+    ("from grader.declare import verdict\n@verdict(cases=nowhere)\ndef check(c, r):\n    pass\n",
+     "does not define"),
+    ("from grader.declare import kernel_side, verdict\n@kernel_side\n@verdict()\n"
+     "def check(r):\n    pass\n", "cannot be both"),
+])
+def test_bad_declarations_are_course_errors(source, message):
+    with pytest.raises(ValueError, match=message):
+        tripwire.declarations(ast.parse(source), "m")
+
+
+def test_the_decorators_change_nothing_at_run_time():
+    from grader.declare import kernel_side, verdict
+
+    def function(x):
+        return x + 1
+
+    assert kernel_side(function) is function
+    assert verdict(cases=function)(function) is function
+    with pytest.raises(TypeError, match="expected the function that makes the cases"):
+        verdict(cases="function_cases")

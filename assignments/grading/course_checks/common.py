@@ -33,12 +33,7 @@ from typing import Any
 
 import numpy as np
 
-# For `python -m grader` (grader/README.md): the only code of this module that the
-# grading sandbox's kernel may run, steps (a) and (b); the rest is trusted-side only.
-__kernel__ = (
-    "Case", "GradingFailure", "StudentRun", "WrongReturn", "call_student", "forbidden_codes",
-    "is_plain", "leading_outputs", "run_cases", "tuple_of",
-)
+from grader.declare import kernel_side
 
 __all__ = [
     "Case",
@@ -60,10 +55,12 @@ __all__ = [
 ]
 
 
+@kernel_side
 class GradingFailure(AssertionError):
     """A hidden test found a wrong answer; the message says what, never how to fix it."""
 
 
+@kernel_side
 @dataclass(frozen=True)
 class Case:
     """One seeded input for a graded function: a label for messages and the arguments."""
@@ -74,6 +71,7 @@ class Case:
     meta: dict = field(default_factory=dict)  # for the checks only (e.g. the dtype expected)
 
 
+@kernel_side
 @dataclass
 class StudentRun:
     """What one call of student code produced: the value, or the error it raised.
@@ -123,6 +121,7 @@ def _functions_of(obj: Any) -> Iterable[Callable]:
         yield obj.__func__
 
 
+@kernel_side
 def forbidden_codes(*objects: Any) -> dict[types.CodeType, str]:
     """Map every code object of the given reference functions/classes to a readable name."""
     codes: dict[types.CodeType, str] = {}
@@ -142,6 +141,7 @@ def _defensive_copy(value: Any) -> Any:
         return value
 
 
+@kernel_side
 def call_student(
     function: Callable,
     *args: Any,
@@ -189,6 +189,7 @@ def call_student(
     return run
 
 
+@kernel_side
 def run_cases(
     function: Callable,
     cases: Sequence[Case],
@@ -203,10 +204,12 @@ def run_cases(
     ]
 
 
+@kernel_side
 class WrongReturn(Exception):
     """Raised by a projection when the student's function returned the wrong kind of value."""
 
 
+@kernel_side
 def leading_outputs(count: int, names: str) -> Callable[[Any], Any]:
     """Projection for functions returning ``(*outputs, cache)``: keep the outputs.
 
@@ -222,6 +225,7 @@ def leading_outputs(count: int, names: str) -> Callable[[Any], Any]:
     return project
 
 
+@kernel_side
 def tuple_of(count: int, names: str) -> Callable[[Any], Any]:
     """Projection checking that a ``count``-tuple was returned (e.g. the gradients)."""
     def project(value):
@@ -233,6 +237,7 @@ def tuple_of(count: int, names: str) -> Callable[[Any], Any]:
     return project
 
 
+@kernel_side
 def is_plain(value: Any) -> bool:
     """True for the data step (c) accepts: numbers, str, bool, None, numpy arrays and scalars,
     and lists, tuples and str-keyed dicts of them."""

@@ -21,21 +21,7 @@ from course_checks.common import (
     reference_problem,
     require,
 )
-
-# For `python -m grader` (grader/README.md): the only code of this module that the
-# grading sandbox's kernel may run, steps (a) and (b); the rest is trusted-side only.
-__kernel__ = (
-    "all_bit_strings", "lti_cases", "run_lti", "run_parity_machine", "run_parity_weights",
-    "run_transduce", "transduce_cases",
-)
-# The step-(c) functions, judged outside the kernel on the runs step (b) recorded,
-# and the function that rebuilds their cases there.
-__verdicts__ = {
-    "check_transduce": "transduce_cases",
-    "check_parity_machine": "all_bit_strings",
-    "check_lti": "lti_cases",
-    "check_parity_weights": None,
-}
+from grader.declare import kernel_side, verdict
 
 FORBIDDEN = forbidden_codes(reference.StateMachine, reference.parity_machine,
                             reference.LTISystem)
@@ -61,6 +47,7 @@ def _last_two(machine_class):
     return machine_class(lambda s, x: (s[1], x), lambda s: s[0] * s[1], (0, 0))
 
 
+@kernel_side
 def transduce_cases() -> list[Case]:
     """Step (a): (label, machine factory name, inputs) triples as cases."""
     rng = np.random.default_rng(101)
@@ -92,6 +79,7 @@ def _materialise(inputs):
     return inputs, list(inputs)
 
 
+@kernel_side
 def run_transduce(machine_class, cases: list[Case]) -> dict[str, object]:
     """Step (b): build each machine from the student's class and transduce twice.
 
@@ -116,6 +104,7 @@ def _is_reference_class(cls) -> bool:
     return isinstance(cls, type) and issubclass(cls, reference.StateMachine)
 
 
+@verdict(cases=transduce_cases)
 def check_transduce(cases: list[Case], runs: dict[str, object]) -> None:
     """Step (c)."""
     __tracebackhide__ = True
@@ -142,6 +131,7 @@ def check_transduce(cases: list[Case], runs: dict[str, object]) -> None:
 # --------------------------------------------------------------------------- parity machine
 
 
+@kernel_side
 def all_bit_strings(max_length: int = MAX_PARITY_LENGTH) -> list[list[int]]:
     """Step (a): every binary string of length 0 .. max_length."""
     return [list(bits) for n in range(max_length + 1)
@@ -157,6 +147,7 @@ def expected_parity_outputs(bits: list[int]) -> list[int]:
     return outputs
 
 
+@kernel_side
 def run_parity_machine(factory, machine_class, strings: list[list[int]]) -> dict[str, StudentRun]:
     """Step (b): one fresh machine per string, plus an invalid input."""
     def transduce_all():
@@ -176,6 +167,7 @@ def run_parity_machine(factory, machine_class, strings: list[list[int]]) -> dict
     }
 
 
+@verdict(cases=all_bit_strings)
 def check_parity_machine(strings, runs: dict[str, StudentRun]) -> None:
     """Step (c)."""
     __tracebackhide__ = True
@@ -202,6 +194,7 @@ def check_parity_machine(strings, runs: dict[str, StudentRun]) -> None:
 # --------------------------------------------------------------------------- LTI system
 
 
+@kernel_side
 def lti_cases() -> list[Case]:
     """Step (a): systems (A, B, C, s0) and input sequences, all float64."""
     rng = np.random.default_rng(202)
@@ -235,6 +228,7 @@ def expected_lti_outputs(A, B, C, s0, xs) -> list[np.ndarray]:
     return outputs
 
 
+@kernel_side
 def run_lti(lti_class, machine_class, cases: list[Case]) -> dict[str, object]:
     """Step (b)."""
     def build_and_run(A, B, C, s0, xs):
@@ -246,6 +240,7 @@ def run_lti(lti_class, machine_class, cases: list[Case]) -> dict[str, object]:
             "subclass": isinstance(lti_class, type) and issubclass(lti_class, machine_class)}
 
 
+@verdict(cases=lti_cases)
 def check_lti(cases: list[Case], runs: dict[str, object]) -> None:
     """Step (c)."""
     __tracebackhide__ = True
@@ -276,6 +271,7 @@ WEIGHT_SHAPES = {"W_xh": ("1", "h"), "W_hh": ("h", "h"), "b_h": ("h",), "W_hq": 
                  "b_q": ("1",), "H0": ("h",)}
 
 
+@kernel_side
 def run_parity_weights(weights_function) -> StudentRun:
     """Step (b): the student's weights."""
     return call_student(weights_function, label="weights")
@@ -321,6 +317,7 @@ def evaluate_parity_rnn(weights: dict, max_length: int = MAX_PARITY_LENGTH) -> i
     return wrong
 
 
+@verdict()
 def check_parity_weights(run: StudentRun) -> None:
     """Step (c)."""
     __tracebackhide__ = True

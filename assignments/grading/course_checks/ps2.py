@@ -26,23 +26,7 @@ from course_checks.common import (
     run_cases,
     scalar_problem,
 )
-
-# For `python -m grader` (grader/README.md): the only code of this module that the
-# grading sandbox's kernel may run, steps (a) and (b); the rest is trusted-side only.
-__kernel__ = (
-    "output_forward_cases", "perplexity_cases", "rnn_forward_cases", "rnn_step_forward_cases",
-    "run_output_forward", "run_perplexity", "run_rnn_forward", "run_rnn_step_forward",
-    "run_softmax_cross_entropy", "softmax_cross_entropy_cases",
-)
-# The step-(c) functions, judged outside the kernel on the runs step (b) recorded,
-# and the function that rebuilds their cases there.
-__verdicts__ = {
-    "check_rnn_step_forward": "rnn_step_forward_cases",
-    "check_rnn_forward": "rnn_forward_cases",
-    "check_output_forward": "output_forward_cases",
-    "check_softmax_cross_entropy_loss": "softmax_cross_entropy_cases",
-    "check_perplexity": "perplexity_cases",
-}
+from grader.declare import kernel_side, verdict
 
 FORBIDDEN = forbidden_codes(
     ref_rnn.rnn_step_forward, ref_rnn.rnn_forward, ref_rnn.rnn_step_backward,
@@ -88,26 +72,31 @@ def _run(function, cases, names: str) -> list[StudentRun]:
     return run_cases(function, cases, FORBIDDEN, project=leading_outputs(1, names))
 
 
+@kernel_side
 def run_rnn_step_forward(function, cases) -> list[StudentRun]:
     """Step (b): the student's H (the cache is not graded)."""
     return _run(function, cases, "(H, cache)")
 
 
+@kernel_side
 def run_rnn_forward(function, cases) -> list[StudentRun]:
     """Step (b)."""
     return _run(function, cases, "(H, cache)")
 
 
+@kernel_side
 def run_output_forward(function, cases) -> list[StudentRun]:
     """Step (b)."""
     return _run(function, cases, "(O, cache)")
 
 
+@kernel_side
 def run_softmax_cross_entropy(function, cases) -> list[StudentRun]:
     """Step (b): the loss only (the gradient is problem set 3's)."""
     return _run(function, cases, "(loss, dO)")
 
 
+@kernel_side
 def run_perplexity(function, cases) -> list[StudentRun]:
     """Step (b)."""
     return run_cases(function, cases, FORBIDDEN)
@@ -116,6 +105,7 @@ def run_perplexity(function, cases) -> list[StudentRun]:
 # --------------------------------------------------------------------------- rnn_step_forward
 
 
+@kernel_side
 def rnn_step_forward_cases() -> list[Case]:
     """Step (a)."""
     rng = _rng(2001)
@@ -146,6 +136,7 @@ def expected_rnn_step(case: Case) -> np.ndarray:
         return cell(torch.from_numpy(X), torch.from_numpy(H_prev)).numpy()
 
 
+@verdict(cases=rnn_step_forward_cases)
 def check_rnn_step_forward(cases, runs, points: float) -> float:
     """Step (c): partial credit per case."""
     return _score("rnn_step_forward", points, cases, runs, expected_rnn_step,
@@ -155,6 +146,7 @@ def check_rnn_step_forward(cases, runs, points: float) -> float:
 # --------------------------------------------------------------------------- rnn_forward
 
 
+@kernel_side
 def rnn_forward_cases() -> list[Case]:
     """Step (a)."""
     rng = _rng(2002)
@@ -185,6 +177,7 @@ def expected_rnn_forward(case: Case) -> np.ndarray:
         return H.numpy()
 
 
+@verdict(cases=rnn_forward_cases)
 def check_rnn_forward(cases, runs, points: float) -> float:
     """Step (c)."""
     return _score("rnn_forward", points, cases, runs, expected_rnn_forward,
@@ -194,6 +187,7 @@ def check_rnn_forward(cases, runs, points: float) -> float:
 # --------------------------------------------------------------------------- output_forward
 
 
+@kernel_side
 def output_forward_cases() -> list[Case]:
     """Step (a)."""
     rng = _rng(2003)
@@ -217,6 +211,7 @@ def expected_output(case: Case) -> np.ndarray:
     return torch.nn.functional.linear(H, W_hq.T, b_q).numpy()
 
 
+@verdict(cases=output_forward_cases)
 def check_output_forward(cases, runs, points: float) -> float:
     """Step (c)."""
     return _score("output_forward", points, cases, runs, expected_output,
@@ -226,6 +221,7 @@ def check_output_forward(cases, runs, points: float) -> float:
 # --------------------------------------------------------------------------- softmax_cross_entropy
 
 
+@kernel_side
 def softmax_cross_entropy_cases() -> list[Case]:
     """Step (a): logits and integer targets."""
     rng = _rng(2004)
@@ -259,6 +255,7 @@ def _loss_problem(name):
     return problem_of
 
 
+@verdict(cases=softmax_cross_entropy_cases)
 def check_softmax_cross_entropy_loss(cases, runs, points: float) -> float:
     """Step (c): the loss only (the gradient is problem set 3's)."""
     return _score("softmax_cross_entropy", points, cases, runs, expected_loss,
@@ -268,6 +265,7 @@ def check_softmax_cross_entropy_loss(cases, runs, points: float) -> float:
 # --------------------------------------------------------------------------- perplexity
 
 
+@kernel_side
 def perplexity_cases() -> list[Case]:
     """Step (a): mean negative log-likelihoods."""
     return [
@@ -278,6 +276,7 @@ def perplexity_cases() -> list[Case]:
     ]
 
 
+@verdict(cases=perplexity_cases)
 def check_perplexity(cases, runs, points: float) -> float:
     """Step (c)."""
     def problem_of(case, run, expected):

@@ -27,26 +27,8 @@ from course_checks.common import (
     scalar_problem,
     tuple_of,
 )
+from grader.declare import kernel_side, verdict
 from rnn_lib.gradcheck import numerical_gradient
-
-# For `python -m grader` (grader/README.md): the only code of this module that the
-# grading sandbox's kernel may run, steps (a) and (b); the rest is trusted-side only.
-__kernel__ = (
-    "clip_gradients_cases", "output_backward_cases", "rnn_backward_cases",
-    "rnn_step_backward_cases", "run_clip_gradients", "run_output_backward", "run_rnn_backward",
-    "run_rnn_step_backward", "run_softmax_cross_entropy", "run_tbptt_step",
-    "softmax_cross_entropy_cases", "tbptt_step_cases",
-)
-# The step-(c) functions, judged outside the kernel on the runs step (b) recorded,
-# and the function that rebuilds their cases there.
-__verdicts__ = {
-    "check_rnn_step_backward": "rnn_step_backward_cases",
-    "check_rnn_backward": "rnn_backward_cases",
-    "check_output_backward": "output_backward_cases",
-    "check_softmax_cross_entropy": "softmax_cross_entropy_cases",
-    "check_clip_gradients": "clip_gradients_cases",
-    "check_tbptt_step": "tbptt_step_cases",
-}
 
 FORBIDDEN = forbidden_codes(
     ref_rnn.rnn_step_backward, ref_rnn.rnn_backward, ref_rnn.rnn_step_forward,
@@ -138,6 +120,7 @@ def _rnn_seq_numpy(X, H0, W_xh, W_hh, b_h):
 # --------------------------------------------------------------------------- rnn_step_backward
 
 
+@kernel_side
 def rnn_step_backward_cases() -> list[Case]:
     """Step (a): forward inputs and the upstream gradient dH."""
     rng = np.random.default_rng(3001)
@@ -173,6 +156,7 @@ def _run_backward(forward, backward, cases, names) -> list[StudentRun]:
     return runs
 
 
+@kernel_side
 def run_rnn_step_backward(forward, backward, cases) -> list[StudentRun]:
     """Step (b)."""
     return _run_backward(forward, backward, cases, RNN_GRADS)
@@ -185,6 +169,7 @@ def expected_rnn_step_backward(case: Case):
     return _vjp(_rnn_step_torch, inputs, dH)
 
 
+@verdict(cases=rnn_step_backward_cases)
 def check_rnn_step_backward(cases, runs, points: float) -> float:
     """Step (c): partial credit per gradient (each checked on every case)."""
     parts = _gradient_parts("rnn_step_backward", RNN_GRADS, cases, runs,
@@ -195,6 +180,7 @@ def check_rnn_step_backward(cases, runs, points: float) -> float:
 # --------------------------------------------------------------------------- rnn_backward
 
 
+@kernel_side
 def rnn_backward_cases() -> list[Case]:
     """Step (a)."""
     rng = np.random.default_rng(3002)
@@ -223,6 +209,7 @@ def rnn_backward_cases() -> list[Case]:
     ]
 
 
+@kernel_side
 def run_rnn_backward(forward, backward, cases) -> list[StudentRun]:
     """Step (b)."""
     return _run_backward(forward, backward, cases, RNN_SEQ_GRADS)
@@ -235,6 +222,7 @@ def expected_rnn_backward(case: Case):
     return _vjp(_rnn_seq_torch, inputs, dH)
 
 
+@verdict(cases=rnn_backward_cases)
 def check_rnn_backward(cases, runs, points: float) -> float:
     """Step (c): partial credit per gradient."""
     parts = _gradient_parts("rnn_backward", RNN_SEQ_GRADS, cases, runs, expected_rnn_backward)
@@ -244,6 +232,7 @@ def check_rnn_backward(cases, runs, points: float) -> float:
 # --------------------------------------------------------------------------- output_backward
 
 
+@kernel_side
 def output_backward_cases() -> list[Case]:
     """Step (a): H, W_hq, b_q and the upstream gradient dO."""
     rng = np.random.default_rng(3003)
@@ -263,6 +252,7 @@ def output_backward_cases() -> list[Case]:
     ]
 
 
+@kernel_side
 def run_output_backward(forward, backward, cases) -> list[StudentRun]:
     """Step (b)."""
     return _run_backward(forward, backward, cases, OUTPUT_GRADS)
@@ -273,6 +263,7 @@ def expected_output_backward(case: Case):
     return _vjp(lambda H, W, b: H @ W + b, inputs, dO)
 
 
+@verdict(cases=output_backward_cases)
 def check_output_backward(cases, runs, points: float) -> float:
     """Step (c): partial credit per gradient."""
     parts = _gradient_parts("output_backward", OUTPUT_GRADS, cases, runs,
@@ -283,6 +274,7 @@ def check_output_backward(cases, runs, points: float) -> float:
 # --------------------------------------------------------------------------- softmax_cross_entropy
 
 
+@kernel_side
 def softmax_cross_entropy_cases() -> list[Case]:
     """Step (a): logits O and integer targets Y."""
     rng = np.random.default_rng(3004)
@@ -300,6 +292,7 @@ def softmax_cross_entropy_cases() -> list[Case]:
     ]
 
 
+@kernel_side
 def run_softmax_cross_entropy(function, cases) -> list[StudentRun]:
     """Step (b): for the numerical case, also the student's loss at perturbed logits."""
     runs = []
@@ -325,6 +318,7 @@ def expected_softmax_cross_entropy(case: Case):
     return float(loss), logits.grad.numpy()
 
 
+@verdict(cases=softmax_cross_entropy_cases)
 def check_softmax_cross_entropy(cases, runs, points: float) -> float:
     """Step (c): partial credit per case; the loss and dO must both be right."""
     parts = {}
@@ -348,6 +342,7 @@ def check_softmax_cross_entropy(cases, runs, points: float) -> float:
 # --------------------------------------------------------------------------- clip_gradients
 
 
+@kernel_side
 def clip_gradients_cases() -> list[Case]:
     """Step (a): gradient containers and thresholds."""
     rng = np.random.default_rng(3005)
@@ -373,6 +368,7 @@ def _clip_result(value):
     return {"kind": type(clipped).__name__, "clipped": clipped, "total_norm": total}
 
 
+@kernel_side
 def run_clip_gradients(function, cases) -> list[StudentRun]:
     """Step (b)."""
     return [call_student(function, *c.args, forbidden=FORBIDDEN, label=c.label,
@@ -393,6 +389,7 @@ def expected_clip(case: Case):
     return clipped, total
 
 
+@verdict(cases=clip_gradients_cases)
 def check_clip_gradients(cases, runs, points: float) -> float:
     """Step (c): partial credit per case."""
     parts = {}
@@ -427,6 +424,7 @@ def check_clip_gradients(cases, runs, points: float) -> float:
 PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
 
 
+@kernel_side
 def tbptt_step_cases() -> list[Case]:
     """Step (a): parameters, a one-hot window, targets, a carried state, lr, max_norm."""
     rng = np.random.default_rng(3006)
@@ -451,6 +449,7 @@ def tbptt_step_cases() -> list[Case]:
     ]
 
 
+@kernel_side
 def run_tbptt_step(function, cases) -> list[StudentRun]:
     """Step (b): the student's step updates a copy of the parameters in place."""
     runs = []
@@ -479,6 +478,7 @@ def expected_tbptt_step(case: Case):
     return float(loss), H[-1].detach().numpy(), norm, updated
 
 
+@verdict(cases=tbptt_step_cases)
 def check_tbptt_step(cases, runs, points: float) -> float:
     """Step (c): partial credit per case (loss, carried state, norm, updated parameters)."""
     parts = {}

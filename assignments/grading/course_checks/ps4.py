@@ -26,24 +26,7 @@ from course_checks.common import (
     run_cases,
     tuple_of,
 )
-
-# For `python -m grader` (grader/README.md): the only code of this module that the
-# grading sandbox's kernel may run, steps (a) and (b); the rest is trusted-side only.
-__kernel__ = (
-    "_score_cases", "gated_step_backward_cases", "gated_step_forward_cases",
-    "gru_step_forward_cases", "lstm_step_backward_cases", "lstm_step_forward_cases",
-    "run_gated_step_backward", "run_gated_step_forward", "run_gru_step_forward",
-    "run_lstm_step_backward", "run_lstm_step_forward", "run_step_backward",
-)
-# The step-(c) functions, judged outside the kernel on the runs step (b) recorded,
-# and the function that rebuilds their cases there.
-__verdicts__ = {
-    "check_gated_step_forward": "gated_step_forward_cases",
-    "check_gated_step_backward": "gated_step_backward_cases",
-    "check_lstm_step_forward": "lstm_step_forward_cases",
-    "check_lstm_step_backward": "lstm_step_backward_cases",
-    "check_gru_step_forward": "gru_step_forward_cases",
-}
+from grader.declare import kernel_side, verdict
 
 FORBIDDEN = forbidden_codes(
     ref_gated.gated_step_forward, ref_gated.gated_step_backward, ref_gated.gated_forward,
@@ -95,6 +78,7 @@ def _forward_problem(name, n_outputs):
     return problem_of
 
 
+@kernel_side
 def _score_cases(name, points, cases, runs, expected_of, problem_of) -> float:
     parts = {case.label: problem_of(case, run, expected_of(case))
              for case, run in zip(cases, runs, strict=True)}
@@ -120,21 +104,25 @@ def _score_gradients(name, names, points, cases, runs, expected_of) -> float:
     return partial_credit(points, parts, gate=reference_problem(name, runs))
 
 
+@kernel_side
 def run_gated_step_forward(function, cases) -> list[StudentRun]:
     """Step (b): the student's H (the cache is not graded)."""
     return run_cases(function, cases, FORBIDDEN, project=leading_outputs(1, "(H, cache)"))
 
 
+@kernel_side
 def run_lstm_step_forward(function, cases) -> list[StudentRun]:
     """Step (b): the student's (H, C)."""
     return run_cases(function, cases, FORBIDDEN, project=leading_outputs(2, "(H, C, cache)"))
 
 
+@kernel_side
 def run_gru_step_forward(function, cases) -> list[StudentRun]:
     """Step (b): the student's H."""
     return run_cases(function, cases, FORBIDDEN, project=leading_outputs(1, "(H, cache)"))
 
 
+@kernel_side
 def run_step_backward(forward, backward, cases, n_upstream: int, names: str
                       ) -> list[StudentRun]:
     """Step (b) for a backward step: the student's forward makes the cache.
@@ -156,11 +144,13 @@ def run_step_backward(forward, backward, cases, n_upstream: int, names: str
     return runs
 
 
+@kernel_side
 def run_gated_step_backward(forward, backward, cases) -> list[StudentRun]:
     """Step (b)."""
     return run_step_backward(forward, backward, cases, 1, "(dX, dH_prev, dW_x, dW_h, db)")
 
 
+@kernel_side
 def run_lstm_step_backward(forward, backward, cases) -> list[StudentRun]:
     """Step (b)."""
     return run_step_backward(forward, backward, cases, 2,
@@ -177,6 +167,7 @@ def _gated_torch(X, H_prev, W_x, W_h, b):
     return (1 - G) * H_prev + G * torch.tanh(A[:, h:])
 
 
+@kernel_side
 def gated_step_forward_cases() -> list[Case]:
     """Step (a)."""
     rng = np.random.default_rng(4001)
@@ -200,12 +191,14 @@ def expected_gated_forward(case: Case):
     return (_gated_torch(*(_t(a) for a in case.args)).numpy(),)
 
 
+@verdict(cases=gated_step_forward_cases)
 def check_gated_step_forward(cases, runs, points: float) -> float:
     """Step (c): partial credit per case."""
     return _score_cases("gated_step_forward", points, cases, runs, expected_gated_forward,
                         _forward_problem("gated_step_forward", 1))
 
 
+@kernel_side
 def gated_step_backward_cases() -> list[Case]:
     """Step (a): forward inputs followed by the upstream gradient dH."""
     rng = np.random.default_rng(4002)
@@ -231,6 +224,7 @@ def expected_gated_backward(case: Case):
     return [leaf.grad.numpy() for leaf in leaves]
 
 
+@verdict(cases=gated_step_backward_cases)
 def check_gated_step_backward(cases, runs, points: float) -> float:
     """Step (c): partial credit per gradient."""
     return _score_gradients("gated_step_backward", ("dX", "dH_prev", "dW_x", "dW_h", "db"),
@@ -251,6 +245,7 @@ def _lstm_cell(W_x, W_h, b):
     return cell
 
 
+@kernel_side
 def lstm_step_forward_cases() -> list[Case]:
     """Step (a): (X, H_prev, C_prev, W_x, W_h, b), gate order (i, f, g, o)."""
     rng = np.random.default_rng(4003)
@@ -278,12 +273,14 @@ def expected_lstm_forward(case: Case):
     return H.numpy(), C.numpy()
 
 
+@verdict(cases=lstm_step_forward_cases)
 def check_lstm_step_forward(cases, runs, points: float) -> float:
     """Step (c): partial credit per case."""
     return _score_cases("lstm_step_forward", points, cases, runs, expected_lstm_forward,
                         _forward_problem("lstm_step_forward", 2))
 
 
+@kernel_side
 def lstm_step_backward_cases() -> list[Case]:
     """Step (a): forward inputs followed by the upstream gradients dH and dC."""
     rng = np.random.default_rng(4004)
@@ -314,6 +311,7 @@ def expected_lstm_backward(case: Case):
             cell.weight_hh.grad.T.numpy(), cell.bias_ih.grad.numpy())
 
 
+@verdict(cases=lstm_step_backward_cases)
 def check_lstm_step_backward(cases, runs, points: float) -> float:
     """Step (c): partial credit per gradient."""
     return _score_gradients("lstm_step_backward",
@@ -324,6 +322,7 @@ def check_lstm_step_backward(cases, runs, points: float) -> float:
 # --------------------------------------------------------------------------- GRU
 
 
+@kernel_side
 def gru_step_forward_cases() -> list[Case]:
     """Step (a): (X, H_prev, W_x, W_h, b_x, b_h), gate order (r, z, n)."""
     rng = np.random.default_rng(4005)
@@ -355,6 +354,7 @@ def expected_gru_forward(case: Case):
         return (cell(_t(X), _t(H_prev)).numpy(),)
 
 
+@verdict(cases=gru_step_forward_cases)
 def check_gru_step_forward(cases, runs, points: float) -> float:
     """Step (c): partial credit per case."""
     return _score_cases("gru_step_forward", points, cases, runs, expected_gru_forward,

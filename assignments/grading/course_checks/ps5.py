@@ -33,22 +33,7 @@ from course_checks.common import (
     require,
     run_cases,  # noqa: F401 - re-exported: the notebooks call grading.run_cases
 )
-
-# For `python -m grader` (grader/README.md): the only code of this module that the
-# grading sandbox's kernel may run, steps (a) and (b); the rest is trusted-side only.
-__kernel__ = (
-    "batch_cases", "run_batches", "run_sample_generate", "run_trained_model", "run_vocab",
-    "softmax_temperature_cases", "vocab_cases",
-)
-# The step-(c) functions, judged outside the kernel on the runs step (b) recorded,
-# and the function that rebuilds their cases there.
-__verdicts__ = {
-    "check_vocab": "vocab_cases",
-    "check_batches": "batch_cases",
-    "check_softmax_with_temperature": "softmax_temperature_cases",
-    "check_sample_generate": None,
-    "check_trained_model": None,
-}
+from grader.declare import kernel_side, verdict
 
 FORBIDDEN = forbidden_codes(
     ref_text.Vocab, ref_data.random_batches, ref_data.sequential_batches, ref_data.BatchIterator,
@@ -63,6 +48,7 @@ FORBIDDEN = forbidden_codes(
 _SENTENCE = "the quick brown fox jumps over the lazy dog and the cat"
 
 
+@kernel_side
 def vocab_cases() -> list[Case]:
     """Step (a): (tokens, min_freq, reserved, tokens to look up, indices to look up)."""
     words = (_SENTENCE + " the dog and the fox ran").split()
@@ -84,6 +70,7 @@ def _vocab_summary(vocab, probe_tokens, probe_indices):
             list(vocab.to_tokens(probe_indices)))
 
 
+@kernel_side
 def run_vocab(vocab_class, cases) -> list[StudentRun]:
     """Step (b): build each vocabulary and look tokens and indices up."""
     def build(tokens, min_freq, reserved, probe_tokens, probe_indices):
@@ -95,6 +82,7 @@ def run_vocab(vocab_class, cases) -> list[StudentRun]:
             for case in cases]
 
 
+@verdict(cases=vocab_cases)
 def check_vocab(cases, runs, points: float) -> float:
     """Step (c): partial credit per case."""
     parts = {}
@@ -127,6 +115,7 @@ def check_vocab(cases, runs, points: float) -> float:
 # --------------------------------------------------------------------------- minibatches
 
 
+@kernel_side
 def batch_cases() -> list[Case]:
     """Step (a): (corpus length L, batch_size n, num_steps T, seed); tokens = positions."""
     return [
@@ -138,6 +127,7 @@ def batch_cases() -> list[Case]:
     ]
 
 
+@kernel_side
 def run_batches(function, cases) -> dict[str, object]:
     """Step (b): every epoch materialised inside the traced call, plus seeding probes."""
     runs = [call_student(lambda L, n, T, s: [tuple(b) for b in function(np.arange(L), n, T, rng=s)],
@@ -197,6 +187,7 @@ def _window_problems(label, batches, L, n, T, sequential) -> list[str]:
     return []
 
 
+@verdict(cases=batch_cases)
 def check_batches(cases, runs, points: float, *, sequential: bool) -> float:
     """Step (c): one part per case plus one for seeding; nothing if rnn_lib was called."""
     name = "sequential_batches" if sequential else "random_batches"
@@ -229,6 +220,7 @@ def check_batches(cases, runs, points: float, *, sequential: bool) -> float:
 # --------------------------------------------------------------------------- sampling
 
 
+@kernel_side
 def softmax_temperature_cases() -> list[Case]:
     """Step (a): logits and temperatures."""
     rng = np.random.default_rng(5001)
@@ -241,6 +233,7 @@ def softmax_temperature_cases() -> list[Case]:
     ]
 
 
+@verdict(cases=softmax_temperature_cases)
 def check_softmax_with_temperature(cases, runs, points: float) -> float:
     """Step (c): partial credit per case."""
     parts = {}
@@ -282,6 +275,7 @@ _TABLE = np.random.default_rng(5002).normal(scale=1.5, size=(5, 5))
 _SAMPLES = 8000
 
 
+@kernel_side
 def run_sample_generate(function) -> dict[str, StudentRun]:
     """Step (b): calls of the student's sample_generate on the models above."""
     bigram, summing = BigramModel(_TABLE), RunningSumModel(_TABLE)
@@ -333,6 +327,7 @@ def _transition_problem(label, prefix_last, sample, tau) -> str | None:
     return None
 
 
+@verdict()
 def check_sample_generate(runs: dict[str, StudentRun], points: float) -> float:
     """Step (c): partial credit per property."""
     parts: dict[str, list] = {}
@@ -412,6 +407,7 @@ def _layer_weights(model) -> dict[str, dict]:
             "head": {"weight": _floats(head.weight), "bias": _floats(head.bias)}}
 
 
+@kernel_side
 def run_trained_model(model, vocab) -> StudentRun:
     """Step (b): the trained model's weights, its vocabulary, and its logits on a probe.
 
@@ -534,6 +530,7 @@ def validation_perplexity(model, valid_indices: np.ndarray, num_steps: int = 64,
     return math.exp(total / count)
 
 
+@verdict()
 def check_trained_model(run: StudentRun, threshold: float) -> None:
     """Step (c): rebuild the model from its weights; its held-out perplexity must be below threshold.
 

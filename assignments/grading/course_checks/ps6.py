@@ -34,30 +34,10 @@ from course_checks.common import (
     scalar_problem,
     tuple_of,
 )
+from grader.declare import kernel_side, verdict
 from rnn_lib.attention import attention_forward
 from rnn_lib.gru import gru_step_forward
 from rnn_lib.output import log_softmax
-
-# For `python -m grader` (grader/README.md): the only code of this module that the
-# grading sandbox's kernel may run, steps (a) and (b); the rest is trusted-side only.
-__kernel__ = (
-    "beam_search_cases", "bidirectional_backward_cases", "bidirectional_forward_cases",
-    "embedding_backward_cases", "embedding_forward_cases", "greedy_decode_cases",
-    "run_beam_search", "run_bidirectional_backward", "run_bidirectional_forward",
-    "run_embedding_backward", "run_embedding_forward", "run_greedy_decode",
-    "run_teacher_forcing", "teacher_forcing_cases",
-)
-# The step-(c) functions, judged outside the kernel on the runs step (b) recorded,
-# and the function that rebuilds their cases there.
-__verdicts__ = {
-    "check_embedding_forward": "embedding_forward_cases",
-    "check_embedding_backward": "embedding_backward_cases",
-    "check_bidirectional_forward": "bidirectional_forward_cases",
-    "check_bidirectional_backward": "bidirectional_backward_cases",
-    "check_teacher_forcing": "teacher_forcing_cases",
-    "check_greedy_decode": "greedy_decode_cases",
-    "check_beam_search": "beam_search_cases",
-}
 
 FORBIDDEN = forbidden_codes(
     ref_embedding.embedding_forward, ref_embedding.embedding_backward,
@@ -100,38 +80,45 @@ def _arrays_problem(name, outputs):
 # --------------------------------------------------------------------------- (b) running
 
 
+@kernel_side
 def run_embedding_forward(function, cases) -> list[StudentRun]:
     """Step (b): the student's X (the cache is not graded)."""
     return run_cases(function, cases, FORBIDDEN, project=leading_outputs(1, "(X, cache)"))
 
 
+@kernel_side
 def run_embedding_backward(forward, backward, cases) -> list[StudentRun]:
     """Step (b): the student's dW_e, through the student's own forward cache."""
     return [_forward_then_backward(forward, backward, case, _single_array("dW_e"))
             for case in cases]
 
 
+@kernel_side
 def run_bidirectional_forward(function, cases) -> list[StudentRun]:
     """Step (b): the student's (H, H_n)."""
     return run_cases(function, cases, FORBIDDEN, project=leading_outputs(2, "(H, H_n, cache)"))
 
 
+@kernel_side
 def run_bidirectional_backward(forward, backward, cases) -> list[StudentRun]:
     """Step (b): the student's eight gradients, through the student's own forward cache."""
     project = tuple_of(len(GRADIENTS), "(" + ", ".join(GRADIENTS) + ")")
     return [_forward_then_backward(forward, backward, case, project) for case in cases]
 
 
+@kernel_side
 def run_teacher_forcing(function, cases) -> list[StudentRun]:
     """Step (b): the student's (dec_in, dec_target)."""
     return run_cases(function, cases, FORBIDDEN, project=tuple_of(2, "(dec_in, dec_target)"))
 
 
+@kernel_side
 def run_greedy_decode(function, cases) -> list[StudentRun]:
     """Step (b): the student's (tokens, score), tokens as a list of ints."""
     return run_cases(function, cases, FORBIDDEN, project=_decoded)
 
 
+@kernel_side
 def run_beam_search(function, cases) -> list[StudentRun]:
     """Step (b): the student's (tokens, score)."""
     return run_cases(function, cases, FORBIDDEN, project=_decoded)
@@ -178,6 +165,7 @@ def _decoded(value):
 # --------------------------------------------------------------------------- embedding
 
 
+@kernel_side
 def embedding_forward_cases() -> list[Case]:
     """Step (a): ``(idx, W_e)``."""
     rng = np.random.default_rng(6001)
@@ -203,12 +191,14 @@ def expected_embedding_forward(case: Case):
         return (module(torch.from_numpy(np.asarray(idx, np.int64))).numpy(),)
 
 
+@verdict(cases=embedding_forward_cases)
 def check_embedding_forward(cases, runs, points: float) -> float:
     """Step (c): partial credit per case."""
     return _score_cases("embedding_forward", points, cases, runs, expected_embedding_forward,
                         _arrays_problem("embedding_forward", ("X",)))
 
 
+@kernel_side
 def embedding_backward_cases() -> list[Case]:
     """Step (a): ``(idx, W_e, dX)``; several cases repeat indices."""
     rng = np.random.default_rng(6002)
@@ -232,6 +222,7 @@ def expected_embedding_backward(case: Case):
     return (weight.grad.numpy(),)
 
 
+@verdict(cases=embedding_backward_cases)
 def check_embedding_backward(cases, runs, points: float) -> float:
     """Step (c): partial credit per case."""
     return _score_cases("embedding_backward", points, cases, runs, expected_embedding_backward,
@@ -265,6 +256,7 @@ def _torch_bidirectional(X, H0, W_xh_f, W_hh_f, b_f, W_xh_b, W_hh_b, b_b):
     return module
 
 
+@kernel_side
 def bidirectional_forward_cases() -> list[Case]:
     """Step (a)."""
     rng = np.random.default_rng(6003)
@@ -290,6 +282,7 @@ def expected_bidirectional_forward(case: Case):
     return H.numpy(), H_n.numpy()
 
 
+@verdict(cases=bidirectional_forward_cases)
 def check_bidirectional_forward(cases, runs, points: float) -> float:
     """Step (c): partial credit per case."""
     return _score_cases("bidirectional_rnn_forward", points, cases, runs,
@@ -297,6 +290,7 @@ def check_bidirectional_forward(cases, runs, points: float) -> float:
                         _arrays_problem("bidirectional_rnn_forward", ("H", "H_n")))
 
 
+@kernel_side
 def bidirectional_backward_cases() -> list[Case]:
     """Step (a): the forward inputs followed by the upstream gradient ``dH (T, n, 2h)``."""
     rng = np.random.default_rng(6004)
@@ -333,6 +327,7 @@ def expected_bidirectional_backward(case: Case):
     return grads
 
 
+@verdict(cases=bidirectional_backward_cases)
 def check_bidirectional_backward(cases, runs, points: float) -> float:
     """Step (c): partial credit per gradient (all cases must agree for a gradient's share)."""
     name = "bidirectional_rnn_backward"
@@ -352,6 +347,7 @@ def check_bidirectional_backward(cases, runs, points: float) -> float:
 # --------------------------------------------------------------------------- teacher forcing
 
 
+@kernel_side
 def teacher_forcing_cases() -> list[Case]:
     """Step (a): ``(targets, bos, eos, pad)``."""
     return [
@@ -372,6 +368,7 @@ def expected_teacher_forcing(case: Case):
     return dec_in, dec_target
 
 
+@verdict(cases=teacher_forcing_cases)
 def check_teacher_forcing(cases, runs, points: float) -> float:
     """Step (c): partial credit per case; integer arrays, compared exactly."""
     def problem_of(case, run, expected):
@@ -458,6 +455,7 @@ _NO_EOS = [[0.0, 0.01, 0.6, 0.39], [0.0, 1.0, 0.0, 0.0], [0.0, 0.01, 0.29, 0.7],
            [0.0, 0.01, 0.8, 0.19]]
 
 
+@kernel_side
 def greedy_decode_cases() -> list[Case]:
     """Step (a): ``(step, state0, bos, eos, max_len)``."""
     return [
@@ -471,6 +469,7 @@ def greedy_decode_cases() -> list[Case]:
     ]
 
 
+@kernel_side
 def beam_search_cases() -> list[Case]:
     """Step (a): ``(step, state0, bos, eos, max_len, beam_width)``."""
     return [
@@ -547,12 +546,14 @@ def _decoding_problem(name):
     return problem_of
 
 
+@verdict(cases=greedy_decode_cases)
 def check_greedy_decode(cases, runs, points: float) -> float:
     """Step (c): partial credit per case (tokens and log-probability)."""
     return _score_cases("greedy_decode", points, cases, runs, _expected_decoding,
                         _decoding_problem("greedy_decode"))
 
 
+@verdict(cases=beam_search_cases)
 def check_beam_search(cases, runs, points: float) -> float:
     """Step (c): partial credit per case (tokens and log-probability)."""
     return _score_cases("beam_search", points, cases, runs, _expected_decoding,

@@ -1,6 +1,6 @@
 """Hidden-test helpers for the fixture notebook's ``running_mean``.
 
-The kernel side (``__kernel__``) makes the seeded inputs and runs the
+The kernel side (``@kernel_side``) makes the seeded inputs and runs the
 student's function on them; the verdict, run by the trusted grader, makes the
 same inputs again, computes the answers and compares. Inside the sandbox only
 the kernel side has code (see grader.tripwire).
@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 
-__kernel__ = ("running_mean_cases", "run_running_mean")
+from grader.declare import kernel_side
 
 CASE_SEED = 4242  # canary-helper-5d1e
 
 
+@kernel_side
 def running_mean_cases() -> list[np.ndarray]:
     """Seeded 1-D float64 inputs: a single value, short and long sequences."""
     rng = np.random.default_rng(CASE_SEED)
     return [np.array([3.5]), rng.normal(size=5), rng.normal(size=40), rng.uniform(-9, 9, 200)]
 
 
+@kernel_side
 def run_running_mean(function) -> list:
     """The student's output on every case, or the name of the error it raised."""
     outputs = []
