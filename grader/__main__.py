@@ -16,7 +16,7 @@ from grader.course import CourseError
 
 def _limits(args: argparse.Namespace) -> sandbox.Limits:
     return sandbox.Limits(memory_mb=args.memory_mb, cpu_seconds=args.cpu_seconds,
-                          processes=args.processes)
+                          processes=args.processes, sandbox_memory_mb=args.sandbox_memory_mb)
 
 
 def _add_execution_options(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +26,9 @@ def _add_execution_options(parser: argparse.ArgumentParser) -> None:
                         help="wall-clock limit of one notebook, re-runs included (default 1800)")
     parser.add_argument("--memory-mb", type=int, default=4096,
                         help="address-space limit of the kernel (default 4096)")
+    parser.add_argument("--sandbox-memory-mb", type=int, default=6144,
+                        help="memory limit of the whole sandbox, all its processes together "
+                             "(a memory cgroup, where the machine allows; default 6144)")
     parser.add_argument("--cpu-seconds", type=int, default=1800,
                         help="CPU-time limit of the kernel (default 1800)")
     parser.add_argument("--processes", type=int, default=64,
@@ -69,25 +72,51 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _print_autograde(report, assignment: str) -> None:
+    from grader import term
     from grader.grading import all_problems
 
     where = "bubblewrap sandbox" if report.sandboxed else "NO SANDBOX"
     print(f"\n{assignment}: {len(report.summaries)} submission(s), {report.graded} graded now, "
           f"{report.resumed} from an earlier run, {report.elapsed:.1f} s ({where})")
-    width = max([len(s["student"]) for s in report.summaries] + [7])
-    print(f"  {'student':<{width}}  {'score':>13}  status")
-    for summary in report.summaries:
-        problems = [p for p in all_problems(summary) if p["kind"] != "extra-notebook"]
-        kinds = sorted({p["kind"] for p in problems})
-        status = ("needs attention: " + ", ".join(kinds)) if summary.get("attention") else (
-            "ok" if not kinds else "ok (" + ", ".join(kinds) + ")")
-        score = f"{summary['score']:g}/{summary['max_score']:g}"
-        print(f"  {summary['student']:<{width}}  {score:>13}  {status}")
+    by_student = {s["student"]: s for s in report.summaries}
+    rows = list(report.table) or [
+        {"student": s["student"], "submitted": True, "autograded": term.r2(s["score"]),
+         "manual": 0.0, "penalty": 0.0, "final": term.r2(s["score"]),
+         "max_score": s["max_score"], "seconds_late": 0.0, "needs_manual_grade": False}
+        for s in report.summaries]
+    listed = {r["student"] for r in rows}
+    rows += [{"student": s["student"], "submitted": False, "autograded": 0.0, "manual": 0.0,
+              "penalty": 0.0, "final": 0.0, "max_score": 0.0, "seconds_late": 0.0,
+              "needs_manual_grade": False, "stranger": True}
+             for s in report.summaries if s["student"] not in listed]
+    width = max([len(r["student"]) for r in rows] + [7])
+    print(f"  {'student':<{width}}  {'autograded':>10}  {'manual':>6}  {'late':>6}  "
+          f"{'final':>13}  status")
+    for row in rows:
+        summary = by_student.get(row["student"])
+        if row.get("stranger"):
+            status = "needs attention: not on the roster (not graded)"
+        elif not row["submitted"] and summary is None:
+            status = "missing: no submission (0 points)"
+        else:
+            problems = [p for p in all_problems(summary or {}) if p["kind"] != "extra-notebook"]
+            problems += (summary or {}).get("hand_flags", [])
+            kinds = sorted({p["kind"] for p in problems})
+            status = ("needs attention: " + ", ".join(kinds)) if (summary or {}).get(
+                "attention") else ("ok" if not kinds else "ok (" + ", ".join(kinds) + ")")
+            if row["needs_manual_grade"]:
+                status += "; written answers to grade by hand"
+            if row["seconds_late"] > 0:
+                status += "; " + term.lateness_text(row)
+        final = f"{term.fmt(row['final'])}/{term.fmt(row['max_score'])}"
+        print(f"  {row['student']:<{width}}  {term.fmt(row['autograded']):>10}  "
+              f"{term.fmt(row['manual']):>6}  {'-' + term.fmt(row['penalty']) if row['penalty'] else '':>6}  "
+              f"{final:>13}  {status}")
     flagged = [s for s in report.summaries if s.get("attention")]
     if flagged:
         print(f"\nNeeds attention ({len(flagged)}):")
         for summary in flagged:
-            for problem in all_problems(summary):
+            for problem in all_problems(summary) + summary.get("hand_flags", []):
                 nb = f"{problem['notebook']}: " if problem.get("notebook") else ""
                 print(f"  {summary['student']}: {problem['kind']}: {nb}{problem['detail']}")
     messages = {0: "everything graded; nothing needs attention",

@@ -328,7 +328,7 @@ class SandboxedKernel:
     def death_detail(self) -> str:
         code = self.process.returncode if self.process else None
         tail = self._tail.text() if self._tail else ""
-        if sandbox.cgroup_out_of_memory(self.cgroup):
+        if sandbox.cgroup_oom_kills(self.cgroup):
             return (f"the kernel died ({_signal_name(code)}): the sandbox reached its memory "
                     f"limit of {self.settings.limits.sandbox_memory_mb} MiB")
         if "MemoryError" in tail or code == 137:
@@ -351,6 +351,14 @@ class SandboxedKernel:
         while True:
             if not self.alive():
                 run.status, run.detail = "crash", self.death_detail()
+                break
+            if sandbox.cgroup_oom_kills(self.cgroup):
+                # The sandbox as a whole ran out of its memory budget: whichever process the
+                # kernel killed, the cell is treated as a crash (and left out of a re-run).
+                self.kill()
+                run.status = "crash"
+                run.detail = (f"the sandbox reached its memory limit of "
+                              f"{self.settings.limits.sandbox_memory_mb} MiB")
                 break
             now = time.monotonic()
             if now >= deadline:

@@ -346,6 +346,9 @@ def memory_cgroup(limit_mb: int) -> str | None:
             if os.path.exists(swap):
                 with open(swap, "w") as f:
                     f.write(str(limit_mb << 20))
+        else:
+            with open(os.path.join(path, "memory.oom.group"), "w") as f:
+                f.write("1")  # v2: one out-of-memory kill takes the whole sandbox
     except OSError:
         remove_cgroup(path)
         return None
@@ -359,24 +362,24 @@ def in_cgroup(cgroup: str | None, command: list[str]) -> list[str]:
     return ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, *command]
 
 
-def cgroup_out_of_memory(cgroup: str | None) -> bool:
-    """Whether the cgroup's memory limit was hit (the kernel was killed for it)."""
+def cgroup_oom_kills(cgroup: str | None) -> int:
+    """How many processes the sandbox's memory cgroup has killed for its limit so far."""
     if not cgroup:
-        return False
-    for name, key in (("memory.failcnt", None), ("memory.events", "oom_kill")):
-        path = os.path.join(cgroup, name)
+        return 0
+    for name in ("memory.oom_control", "memory.events"):  # cgroup v1, v2
         try:
-            with open(path) as f:
-                text = f.read()
-        except OSError:
+            with open(os.path.join(cgroup, name)) as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) == 2 and parts[0] == "oom_kill":
+                        return int(parts[1])
+        except (OSError, ValueError):
             continue
-        if key is None:
-            return text.strip() not in ("", "0")
-        for line in text.splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[0] == key and parts[1] != "0":
-                return True
-    return False
+    return 0
+
+
+def memory_cgroup_available() -> bool:
+    return _cgroup_base() is not None
 
 
 def cgroup_peak_bytes(cgroup: str | None) -> int | None:

@@ -10,6 +10,7 @@ same attempts succeed, which shows the test would notice a broken sandbox.
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 import threading
 
@@ -17,7 +18,7 @@ import nbformat
 import pytest
 from grading_corpus import corpus, harness
 
-from grader import validate
+from grader import sandbox, validate
 
 PROBE = '''import os
 import socket
@@ -141,3 +142,42 @@ def test_sandbox_check_command(tmp_path):
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "ESCAPED" not in completed.stdout
     assert completed.stdout.count(" ok ") == len(validate.PROBES) == 10
+
+
+MEMORY_HOG = '''import os
+import time
+
+children = []
+for _ in range(4):
+    pid = os.fork()
+    if pid == 0:
+        block = bytearray(250 << 20)
+        block[::4096] = b"x" * len(block[::4096])  # touch every page: resident, not just reserved
+        time.sleep(30)
+        os._exit(0)
+    children.append(pid)
+time.sleep(20)
+
+''' + corpus.RNN_OK
+
+
+@pytest.mark.skipif(not sandbox.memory_cgroup_available(),
+                    reason="needs a writable memory cgroup (root on Linux)")
+def test_the_whole_sandbox_has_one_memory_budget(tmp_path_factory):
+    """Four processes of 250 MB each stay under the per-process limit, not under the sandbox's."""
+    base = tmp_path_factory.getbasetemp() / "grader"
+    base.mkdir(exist_ok=True)
+    course = harness.course_copy(base, "memory-cgroup")
+    hog = dataclasses.replace(corpus.BY_STUDENT["honest"], student="hog", rnn_step=MEMORY_HOG)
+    harness.write_submission(course, hog)
+    harness.write_submission(course, corpus.BY_STUDENT["honest"])
+    completed = harness.run_grader(course, "autograde", "--quiet", "--workers", "2",
+                                   "--cell-timeout", "60", "--memory-mb", "1536",
+                                   "--sandbox-memory-mb", "600")
+    summary = harness.result(course, "hog")
+    assert "the sandbox reached its memory limit of 600 MiB" in json.dumps(summary), \
+        completed.stdout
+    assert summary["attention"]
+    # Only the cell that blew the budget is lost; the classmate keeps full marks.
+    assert summary["score"] == 3.0
+    assert harness.result(course, "honest")["score"] == 6.0
