@@ -253,3 +253,23 @@ def test_a_killed_worker_is_charged_to_its_submission_alone(tmp_path):
     assert "killed the grading process 2 times" in json.dumps(summaries["killer"])
     for student in ("ann", "bob", "cy"):
         assert summaries[student] == killer.graded(student), student
+
+
+def test_a_grader_failure_is_retried_once_then_recorded(tmp_path):
+    """Exit status 3 ("run again") once; the same failure on the same bytes is then a result."""
+    from grader import autograde, grading
+    from grader.executor import ExecutionSettings
+
+    context = grading.GradingContext("ps", {}, {}, ExecutionSettings(), set())
+    task = {"student": "odd", "result_path": str(tmp_path / "odd.json"), "fingerprint": "f1"}
+    failed: list[str] = []
+    first = autograde._grader_failure(context, task, RecursionError("deep"), failed)
+    assert failed == ["odd"] and first["retry"]
+    assert autograde._load_result(task["result_path"], "f1") is None  # graded again next run
+    failed.clear()
+    second = autograde._grader_failure(context, task, RecursionError("deep"), failed)
+    assert failed == [] and "retry" not in second and second["attention"]
+    assert "failed twice" in second["problems"][0]["detail"]
+    assert autograde._load_result(task["result_path"], "f1") == second
+    # New bytes (a new fingerprint) get a fresh first try.
+    assert autograde._load_result(task["result_path"], "f2") is None
