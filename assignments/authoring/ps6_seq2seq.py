@@ -432,7 +432,8 @@ grading.check_greedy_decode(cases, runs, points=2)
 #    **finished**; the others are the new live prefixes (so the beam narrows
 #    when an extension finishes).
 # 3. Stop when no prefix is live, or when the best finished score is at least
-#    the best live score (extending a prefix can only lower its score).
+#    the best live score (extending a prefix can only lower its score). The
+#    hidden tests count your calls of `step`: one per live prefix and step.
 # 4. Return the finished sequence with the highest score (the first found
 #    among equals) and its score.
 #
@@ -480,8 +481,17 @@ assert tokens == [3, 1], f"width 2 should find [3, 1] (probability 0.36), got {t
 assert abs(score - np.log(0.36)) < 1e-9, f"expected the score log(0.36), got {score}"
 tokens, score = beam_search(trap, 0, bos=0, eos=1, max_len=3, beam_width=1)
 assert tokens == [2, 2, 2], f"width 1 is greedy decoding: expected [2, 2, 2], got {tokens}"
-tokens, score = beam_search(eos_first, 0, bos=0, eos=1, max_len=5, beam_width=3)
+calls = []
+
+
+def counting_eos_first(token, state):
+    calls.append(token)
+    return eos_first(token, state)
+
+
+tokens, score = beam_search(counting_eos_first, 0, bos=0, eos=1, max_len=5, beam_width=3)
 assert tokens == [1], f"expected [1]: nothing longer can beat probability 0.6, got {tokens}"
+assert len(calls) == 1, f"stop after the first step (rule 3), got {len(calls)} calls of step"
 
 # %% test id=test_beam_search_hidden points=3
 # Hidden tests: they are added and run when your notebook is graded.

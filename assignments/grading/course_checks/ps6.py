@@ -120,8 +120,21 @@ def run_greedy_decode(function, cases) -> list[StudentRun]:
 
 @kernel_side
 def run_beam_search(function, cases) -> list[StudentRun]:
-    """Step (b): the student's (tokens, score)."""
-    return run_cases(function, cases, FORBIDDEN, project=_decoded)
+    """Step (b): the student's (tokens, score) and how many times it called ``step``."""
+    runs = []
+    for case in cases:
+        calls = [0]
+
+        def counted(token, state, step=case.args[0], calls=calls):
+            calls[0] += 1
+            return step(token, state)
+
+        run = call_student(function, counted, *case.args[1:], forbidden=FORBIDDEN,
+                           label=case.label, project=_decoded)
+        if run.error is None:
+            run.value = (*run.value, calls[0])
+        runs.append(run)
+    return runs
 
 
 def _forward_then_backward(forward, backward, case, project) -> StudentRun:
@@ -447,6 +460,10 @@ def _table_case(label, probabilities, *, max_len, beam_width=None, bos=0, eos=1)
 # Tokens: 0 <bos>, 1 <eos>, 2 "a", 3 "b".
 _GREEDY_TRAP = [[0.0, 0.1, 0.5, 0.4], [0.0, 1.0, 0.0, 0.0], [0.0, 0.3, 0.35, 0.35],
                 [0.0, 0.9, 0.05, 0.05]]
+# After <bos>, <eos> and "a" tie at 0.4: the finished [<eos>] is as good as the best live
+# prefix, so the search stops after one step (and returns [<eos>], the first of equals).
+_TIE = [[0.0, 0.4, 0.4, 0.2], [0.0, 1.0, 0.0, 0.0], [0.0, 0.5, 0.5, 0.0],
+        [0.0, 0.2, 0.4, 0.4]]
 # The end token is the most probable first token.
 _EOS_FIRST = [[0.0, 0.6, 0.2, 0.2], [0.0, 1.0, 0.0, 0.0], [0.0, 0.5, 0.3, 0.2],
               [0.0, 0.5, 0.2, 0.3]]
@@ -482,16 +499,23 @@ def beam_search_cases() -> list[Case]:
         _table_case("end token first", _EOS_FIRST, max_len=5, beam_width=3),
         _table_case("no end token before max_len", _NO_EOS, max_len=3, beam_width=2),
         _table_case("max_len = 1", _GREEDY_TRAP, max_len=1, beam_width=3),
+        _table_case("a finished sequence ties with the best live prefix", _TIE, max_len=4,
+                    beam_width=2),
     ]
 
 
 def _reference_beam(step, state0, bos, eos, max_len, beam_width):
-    """The search of :func:`rnn_lib.seq2seq.beam_search`, for any step function."""
-    prefixes, scores, states, finished = [[]], [0.0], [state0], []
+    """The search of :func:`rnn_lib.seq2seq.beam_search`, for any step function.
+
+    Returns the best finished tokens, their score and the number of calls of ``step``
+    (one per live prefix and step, as the problem set asks).
+    """
+    prefixes, scores, states, finished, calls = [[]], [0.0], [state0], [], 0
     for position in range(max_len):
         candidates, new_states = [], []
         for row, prefix in enumerate(prefixes):
             log_probs, state = step(prefix[-1] if prefix else bos, states[row])
+            calls += 1
             new_states.append(state)
             candidates += [(scores[row] + float(lp), row, token)
                            for token, lp in enumerate(log_probs)]
@@ -510,11 +534,14 @@ def _reference_beam(step, state0, bos, eos, max_len, beam_width):
         scores = [score for score, _, _ in live]
         states = [new_states[row] for _, row, _ in live]
     score, tokens = max(finished, key=lambda item: item[0])
-    return tokens, score
+    return tokens, score, calls
 
 
 def _expected_decoding(case: Case):
-    if "params" in case.meta:
+    """``(tokens, score)`` for greedy decoding, ``(tokens, score, calls)`` for beam search."""
+    width = case.args[5] if len(case.args) == 6 else 1  # width 1 is greedy decoding
+    tokens, score, calls = _reference_beam(*case.args[:5], width)
+    if "params" in case.meta:  # rnn_lib's decoders are the oracle of the tokens and scores
         bos, eos, max_len = case.args[2:5]
         src = case.meta["src"][:, None]
         if len(case.args) == 5:
@@ -522,27 +549,30 @@ def _expected_decoding(case: Case):
                                                         max_len)
         else:
             outputs, scores = ref_seq2seq.beam_search(case.meta["params"], src, bos, eos,
-                                                      max_len, case.args[5])
-        return outputs[0], float(scores[0])
-    step = _table_step(case.meta["table"])
-    width = case.args[5] if len(case.args) == 6 else 1  # width 1 is greedy decoding
-    return _reference_beam(step, *case.args[1:5], width)
+                                                      max_len, width)
+        tokens, score = outputs[0], float(scores[0])
+    return (tokens, score) if len(case.args) == 5 else (tokens, score, calls)
 
 
 def _decoding_problem(name):
     def problem_of(case, run, expected):
         if (problem := error_problem(name, run)) is not None:
             return [problem]
-        tokens, score = run.value
-        want_tokens, want_score = expected
+        tokens, score = run.value[:2]
+        want_tokens, want_score = expected[:2]
         if list(tokens) != list(want_tokens):
             first = next((i for i, (a, b) in enumerate(zip(tokens, want_tokens, strict=False))
                           if a != b),
                          min(len(tokens), len(want_tokens)))
             return [f"{name} [{case.label}]: wrong tokens from position {first} on (expected "
                     f"{len(want_tokens)} tokens, got {len(tokens)})"]
-        return [scalar_problem(f"{name} [{case.label}] score", score, want_score, rtol=1e-7,
-                               atol=1e-9)]
+        problems = [scalar_problem(f"{name} [{case.label}] score", score, want_score, rtol=1e-7,
+                                   atol=1e-9)]
+        if len(expected) == 3 and run.value[2] != expected[2]:
+            problems.append(f"{name} [{case.label}]: called step {run.value[2]} times, expected "
+                            f"{expected[2]} (one call per live prefix and step; stop as soon as "
+                            f"the best finished score is at least the best live score)")
+        return problems
     return problem_of
 
 
