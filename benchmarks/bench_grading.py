@@ -60,6 +60,30 @@ def _fixture_course(base: Path, submissions: int) -> tuple[Path, str]:
     return course, corpus.ASSIGNMENT
 
 
+BUILD_FIXTURE = """
+import dataclasses, shutil, sys
+from pathlib import Path
+sys.path.insert(0, "tests")
+from grading_corpus import corpus, harness
+base, n = Path(sys.argv[1]), int(sys.argv[2])
+base.mkdir(parents=True, exist_ok=True)
+course = harness.course_copy(base, "bench-source")
+shutil.rmtree(course / "submitted", ignore_errors=True)
+cases = [corpus.BY_STUDENT["honest"], corpus.BY_STUDENT["partial"]]
+for i in range(n):
+    harness.write_submission(course, dataclasses.replace(cases[i % 2], student=f"student{i:03d}"))
+print(course)
+"""
+
+
+def _fixture_course_of(repo: Path, base: Path, submissions: int, env: dict) -> Path:
+    """The fixture course with the same submissions, built by another checkout's own harness."""
+    done = subprocess.run([sys.executable, "-c", BUILD_FIXTURE, str(base), str(submissions)],
+                          cwd=repo, env=dict(env, PYTHONPATH=str(repo)), capture_output=True,
+                          text=True, check=True)
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
 def _own_course(base: Path, source: Path, assignment: str) -> tuple[Path, str]:
     course = base / "bench-source"
     shutil.copytree(source, course, ignore=shutil.ignore_patterns(
@@ -129,9 +153,13 @@ def main(argv: list[str] | None = None) -> int:
             baseline_dir = base / "baseline-worktree"
             subprocess.run(["git", "worktree", "add", "--detach", str(baseline_dir),
                             args.baseline_ref], cwd=REPO, check=True, capture_output=True)
-            baseline_course = base / "bench-source-baseline"
-            shutil.copytree(course, baseline_course)
-            shutil.rmtree(baseline_course / ".grader", ignore_errors=True)
+            if args.course:
+                baseline_course = base / "bench-source-baseline"
+                shutil.copytree(course, baseline_course)
+                shutil.rmtree(baseline_course / ".grader", ignore_errors=True)
+            else:  # the fixture course as that revision had it (its helpers, its API)
+                baseline_course = _fixture_course_of(baseline_dir, base / "baseline-build",
+                                                     args.submissions, env)
             subprocess.run(grader + ["--course", str(baseline_course), "--student", students[0]],
                            cwd=baseline_dir, env=dict(env, PYTHONPATH=str(baseline_dir)),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -35,27 +34,23 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from grading_corpus import corpus, harness  # noqa: E402
 
+from grader import sandbox  # noqa: E402
+
 
 def _tree(root: int) -> list[int]:
     """``root`` and its descendants that are not sandbox processes (bwrap and below)."""
     children: dict[int, list[int]] = {}
-    commands: dict[int, str] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                commands[int(entry)] = f.read().split(b"\0")[0].decode(errors="replace")
-        except OSError:
-            continue
-        parent = int(stat[stat.rfind(")") + 2:].split()[1])
-        children.setdefault(parent, []).append(int(entry))
+    for pid, parent in sandbox.process_parents().items():
+        children.setdefault(parent, []).append(pid)
     found, frontier = [], [root]
     while frontier:
         pid = frontier.pop()
-        if "bwrap" in commands.get(pid, "") or commands.get(pid, "").endswith("sh"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read().split(b"\0")[0].decode(errors="replace")
+        except OSError:
+            continue
+        if "bwrap" in command or command.endswith("sh"):
             continue
         found.append(pid)
         frontier += children.get(pid, [])

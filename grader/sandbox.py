@@ -468,9 +468,9 @@ def user_namespace(pid: int) -> str | None:
         return None
 
 
-def children_of(pid: int) -> list[int]:
-    """Direct children of a process, from /proc/*/stat."""
-    found = []
+def process_parents() -> dict[int, int]:
+    """{pid: parent pid} of every process, from /proc/*/stat."""
+    parents = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -481,9 +481,14 @@ def children_of(pid: int) -> list[int]:
             continue
         # The command name may contain spaces and parentheses: split after the last ')'.
         fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 1 and int(fields[1]) == pid:
-            found.append(int(entry))
-    return found
+        if len(fields) > 1:
+            parents[int(entry)] = int(fields[1])
+    return parents
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of a process."""
+    return sorted(child for child, parent in process_parents().items() if parent == pid)
 
 
 def kill_namespace_processes(namespace: str) -> None:
