@@ -1,4 +1,5 @@
-"""Command line: ``python -m grader {autograde,feedback,report,validate,sandbox-check}``.
+"""Command line: ``python -m grader {autograde,feedback,report,export,roster,extend,restore,
+validate,sandbox-check}``.
 
 Run from the repository root; ``--course`` defaults to ``assignments``.
 See ``grader/README.md`` for the full description and the exit statuses.
@@ -46,8 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--course", default="assignments", help="course directory (default assignments)")
     p.add_argument("--workers", type=int, default=None,
                    help="parallel worker processes (default: one per core)")
-    p.add_argument("--student", action="append", dest="students", metavar="ID",
-                   help="grade only this student (repeatable)")
+    p.add_argument("--student", action="extend", nargs="+", dest="students", metavar="ID",
+                   help="grade only these students (--student A B or --student A --student B)")
     p.add_argument("--force", action="store_true", help="regrade even unchanged submissions")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_execution_options(p)
@@ -55,13 +56,40 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("feedback", help="write feedback HTML for graded submissions")
     p.add_argument("assignment")
     p.add_argument("--course", default="assignments")
-    p.add_argument("--student", action="append", dest="students", metavar="ID")
+    p.add_argument("--student", action="extend", nargs="+", dest="students", metavar="ID",
+                   help="only these students (--student A B or --student A --student B)")
 
     p = sub.add_parser("report", help="instructor report: CSV and HTML with plots")
     p.add_argument("--course", default="assignments")
     p.add_argument("--assignment", action="append", dest="assignments", metavar="NAME",
                    help="only these assignments (default: all in the gradebook)")
     p.add_argument("--output", default=None, help="directory (default COURSE/reports)")
+
+    p = sub.add_parser("export", help="grades for the LMS: canvas, wide or long CSV")
+    p.add_argument("--course", default="assignments")
+    p.add_argument("--format", choices=("canvas", "wide", "long"), default="canvas")
+    p.add_argument("--output", default=None,
+                   help="file (default COURSE/reports/grades-FORMAT.csv)")
+    p.add_argument("--assignment", action="extend", nargs="+", dest="assignments",
+                   metavar="NAME", help="only these problem sets (default: every released one)")
+
+    p = sub.add_parser("roster", help="import the class list (CSV: id, first_name, last_name, "
+                                      "email, lms_user_id, section) into the gradebook")
+    p.add_argument("csv")
+    p.add_argument("--course", default="assignments")
+
+    p = sub.add_parser("extend", help="give one student a new due date for one problem set")
+    p.add_argument("student")
+    p.add_argument("assignment")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--until", metavar="DATE", help='e.g. "2026-10-12 17:00 Europe/Paris"')
+    group.add_argument("--remove", action="store_true", help="remove the extension")
+    p.add_argument("--course", default="assignments")
+
+    p = sub.add_parser("restore", help="put a gradebook backup back (default: the newest)")
+    p.add_argument("backup", nargs="?", default=None)
+    p.add_argument("--course", default="assignments")
+    p.add_argument("--list", action="store_true", help="list the backups")
 
     p = sub.add_parser("validate", help="run a notebook's cells in the sandbox and report")
     p.add_argument("notebook")
@@ -140,6 +168,36 @@ def _autograde(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _term_command(args: argparse.Namespace) -> int:
+    from grader import term
+    from grader.course import Course
+
+    course = Course(args.course)
+    if args.command == "export":
+        from grader.export import export
+
+        return export(args.course, args.format, args.output, args.assignments)
+    if args.command == "roster":
+        term.check_gradebook(course)
+        count = term.import_roster(course, args.csv)
+        print(f"imported {count} student(s) into {course.db_url}")
+        return 0
+    if args.command == "extend":
+        term.check_gradebook(course)
+        print(term.set_extension(course, args.student, args.assignment,
+                                 None if args.remove else args.until))
+        print(f"(kept in {term.extensions_path(course)}; commit it with the course)")
+        return 0
+    if args.list:
+        for path in term.list_backups(course):
+            print(path)
+        return 0
+    restored = term.restore_gradebook(course, args.backup)
+    print(f"restored the gradebook from {restored} (the replaced one is kept as "
+          f"{term.sqlite_path(course)}.before-restore)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -153,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             from grader.report import write_report
 
             return write_report(args.course, args.assignments, args.output)
+        if args.command in ("export", "roster", "extend", "restore"):
+            return _term_command(args)
         if args.command == "validate":
             from grader.validate import validate
 
@@ -164,6 +224,17 @@ def main(argv: list[str] | None = None) -> int:
             return sandbox_check()
     except CourseError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 - the gradebook failing mid-run: one sentence
+        from sqlalchemy.exc import DBAPIError
+
+        if not isinstance(error, DBAPIError) or getattr(args, "course", None) is None:
+            raise
+        from grader import term
+        from grader.course import Course
+
+        detail = str(getattr(error, "orig", error)).splitlines()[0]
+        print(f"error: {term.unusable_message(Course(args.course), detail)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; graded submissions are saved, run the command again to finish",

@@ -77,6 +77,7 @@ class AutogradeReport:
     failed: list[str] = dataclasses.field(default_factory=list)
     elapsed: float = 0.0
     sandboxed: bool = True
+    table: list[dict] = dataclasses.field(default_factory=list)  # grader.term.totals rows
 
 
 def _digest(*parts: bytes | str) -> str:
@@ -335,6 +336,12 @@ def autograde(options: AutogradeOptions, log: Callable[[str], None] = print) -> 
     sandboxed = options.use_sandbox and sandbox.bwrap_executable() is not None
     if not sandboxed:
         sandbox.warn_unsandboxed()
+    from grader import term
+
+    backup = term.backup_gradebook(course)  # also refuses a corrupt or locked gradebook
+    if backup:
+        log(f"Backed up the gradebook to {backup} (the last {term.BACKUPS_KEPT} are kept; "
+            f"`python -m grader restore` puts the newest back).")
     reaped = sandbox.reap_stale_sandboxes()
     if reaped:
         log(f"Killed the leftover processes of {reaped} sandbox(es) from an earlier run.")
@@ -344,6 +351,12 @@ def autograde(options: AutogradeOptions, log: Callable[[str], None] = print) -> 
     context = prepared.context(outcomes)
 
     students = course.submitted_students(options.assignment)
+    from nbgrader.api import Gradebook  # the parent only: workers never import nbgrader
+
+    with Gradebook(course.db_url) as gb:
+        known, closed = set(term.roster(gb)), term.roster_is_closed(gb, course)
+    strangers = [s for s in students if s not in known] if closed else []
+    students = [s for s in students if s not in strangers]
     if options.students:
         unknown = sorted(set(options.students) - set(students))
         if unknown:
@@ -369,15 +382,19 @@ def autograde(options: AutogradeOptions, log: Callable[[str], None] = print) -> 
                       "timestamp": _timestamp(staged.directory),
                       "staging_problems": staged.problems})
 
-    from nbgrader.api import Gradebook  # the parent only: workers never import nbgrader
-
     from grader.gradebook import commit_result
 
     summaries: dict[str, dict] = {}
     failed: list[str] = []
+    plugin = term.late_plugin(course)
+
+    def commit(gb, summary: dict) -> None:
+        flags = commit_result(gb, summary, course, plugin)
+        summary["hand_flags"] = flags
+
     with Gradebook(course.db_url) as gb:
         for summary in cached + refused:
-            commit_result(gb, summary)
+            commit(gb, summary)
             summaries[summary["student"]] = summary
         if tasks:
             workers = options.workers or os.cpu_count() or 1
@@ -386,13 +403,24 @@ def autograde(options: AutogradeOptions, log: Callable[[str], None] = print) -> 
                 + (f"; {len(cached)} already graded" if cached else "") + ".")
             for summary in _run_pool(context, tasks, workers, options.progress, failed):
                 if summary.get("notebooks"):
-                    commit_result(gb, summary)
+                    commit(gb, summary)
                 summaries[summary["student"]] = summary
+        table = term.class_table(gb, course, options.assignment, options.students)
     ordered = [summaries[s] for s in students if s in summaries]
+    for summary in ordered:
+        if summary.get("hand_flags"):
+            summary["attention"] = True
+    for stranger in strangers:
+        ordered.append({"student": stranger, "assignment": options.assignment, "notebooks": [],
+                        "score": 0.0, "max_score": 0.0, "attention": True, "problems": [
+                            {"kind": "not-on-roster", "detail": f"{stranger} is not on the "
+                             f"roster: not graded, not added (add them with `nbgrader db "
+                             f"student add {stranger}` or `python -m grader roster FILE`)"}]})
     attention = any(s.get("attention") for s in ordered)
     code = EXIT_INCOMPLETE if failed else (EXIT_ATTENTION if attention else EXIT_OK)
     return AutogradeReport(code, ordered, graded=len(tasks) - len(failed), resumed=len(cached),
-                           failed=failed, elapsed=time.monotonic() - started, sandboxed=sandboxed)
+                           failed=failed, elapsed=time.monotonic() - started, sandboxed=sandboxed,
+                           table=table)
 
 
 def _run_pool(context: GradingContext, tasks: list[dict], workers: int, progress: bool,

@@ -78,9 +78,24 @@ def _score(value: float | None) -> str:
     return "–" if value is None else f"{value:g}"
 
 
+def _final(grade: dict | None, hand: dict | None) -> float | None:
+    """The points a cell counts for: the hand score if any, else the autograded one, + extra."""
+    hand = hand or {}
+    extra = hand.get("extra") or 0.0
+    if hand.get("manual") is not None:
+        return hand["manual"] + extra
+    auto = grade["auto_score"] if grade else None
+    return None if auto is None else auto + extra
+
+
 def render_notebook(student: str, assignment: str, result: dict, manual: dict,
-                    redactor: Redactor) -> str:
-    """The feedback page of one notebook (``manual``: grade_id -> (score, comment))."""
+                    redactor: Redactor, lateness: str = "", penalty: float = 0.0) -> str:
+    """The feedback page of one notebook (``manual``: grade_id -> hand grade, see _manual_grades).
+
+    Every graded cell shows the points it counts for (a hand score or override
+    included), so the cells' lines add up to the score; the late penalty, if
+    any, is the one line between the score and the total.
+    """
     name = result["notebook"]
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>{_e(assignment)} / {_e(name)}: feedback</title><style>{STYLE}</style>"
@@ -89,15 +104,21 @@ def render_notebook(student: str, assignment: str, result: dict, manual: dict,
     total = 0.0
     pending = False
     for grade_id, values in result["grades"].items():
-        score, _ = manual.get(grade_id, (None, None))
-        if score is not None:
-            total += score
-        elif values["auto_score"] is not None:
-            total += values["auto_score"]
-        else:
+        points = _final(values, manual.get(grade_id))
+        if points is None:
             pending = True
-    parts.append(f"<p><strong>Score: {total:g} / {result['max_score']:g}</strong>"
-                 + (" (written answers not graded yet)" if pending else "") + "</p>")
+        else:
+            total += points
+    total = round(total, 2)
+    final = round(max(0.0, total - penalty), 2)
+    if penalty or lateness:
+        parts.append(f"<p class='score'>Points: {total:g} / {result['max_score']:g}</p>"
+                     f"<p class='late'>{_e(lateness)}</p>"
+                     f"<p><strong>Total: {final:g} / {result['max_score']:g}</strong>"
+                     + (" (written answers not graded yet)" if pending else "") + "</p>")
+    else:
+        parts.append(f"<p><strong>Score: {total:g} / {result['max_score']:g}</strong>"
+                     + (" (written answers not graded yet)" if pending else "") + "</p>")
     if result["status"] != "graded":
         detail = result["problems"][0]["detail"] if result.get("problems") else result["status"]
         parts.append(f"<p class='note'>This notebook was not graded: {_e(detail)}. "
@@ -109,7 +130,11 @@ def render_notebook(student: str, assignment: str, result: dict, manual: dict,
     checks_by_cell: dict[str, list[dict]] = {}
     for check in result.get("checks", []):
         checks_by_cell.setdefault(check["cell"], []).append(check)
-    for cell in result.get("cells", []):
+    cells = result.get("cells", []) or [
+        {"grade_id": g, "role": notebook.ROLE_TEST if v["auto_score"] is not None
+         else notebook.ROLE_MANUAL, "status": result["status"], "max_score": None}
+        for g, v in result["grades"].items()]
+    for cell in cells:
         parts.append(_render_cell(cell, checks_by_cell.get(cell["grade_id"], []),
                                   result["grades"].get(cell["grade_id"]),
                                   manual.get(cell["grade_id"]), redactor))
@@ -117,11 +142,26 @@ def render_notebook(student: str, assignment: str, result: dict, manual: dict,
     return "\n".join(p for p in parts if p)
 
 
-def _render_cell(cell: dict, checks: list[dict], grade: dict | None, manual, redactor) -> str:
+def _hand_note(hand: dict | None) -> str:
+    hand = hand or {}
+    notes = []
+    if hand.get("manual") is not None and hand.get("auto") is not None:
+        notes.append(f"set by your instructor (autograded: {hand['auto']:g})")
+    if hand.get("extra"):
+        notes.append(f"including {hand['extra']:g} extra credit")
+    out = f"<p class='muted'>{_e('; '.join(notes))}</p>" if notes else ""
+    if hand.get("comment"):
+        out += f"<p class='comment'>{_e(hand['comment'])}</p>"
+    return out
+
+
+def _render_cell(cell: dict, checks: list[dict], grade: dict | None, hand, redactor) -> str:
     role, grade_id = cell["role"], cell["grade_id"]
+    points = _final(grade, hand)
+    maximum = "" if cell.get("max_score") is None else f" / {cell['max_score']:g}"
     if role == notebook.ROLE_TEST:
-        head = (f"<h2>Tests <code>{_e(grade_id)}</code>: {_score(grade['auto_score'])} / "
-                f"{cell['max_score']:g} points</h2>")
+        head = (f"<h2>Tests <code>{_e(grade_id)}</code>: {_score(points)}{maximum} "
+                f"points</h2>") + _hand_note(hand)
         if checks:
             rows = []
             for check in checks:
@@ -131,7 +171,7 @@ def _render_cell(cell: dict, checks: list[dict], grade: dict | None, manual, red
                             f"<td>{check['earned']:g} / {check['points']:g}</td>"
                             f"<td class='{'pass' if ok else 'fail'}'>"
                             f"{'passed' if ok else 'failed'}</td><td>{messages}</td></tr>")
-            return head + ("<table><tr><th>check</th><th>points</th><th>result</th>"
+            return head + ("<table><tr><th>check</th><th>points (autograded)</th><th>result</th>"
                            "<th>details</th></tr>" + "".join(rows) + "</table>")
         if cell["status"] == "ok":
             state = "<span class='pass'>passed</span>"
@@ -143,39 +183,49 @@ def _render_cell(cell: dict, checks: list[dict], grade: dict | None, manual, red
             state += " – held for review by your instructor"
         return head + f"<p>{state}</p>"
     if role in (notebook.ROLE_MANUAL, notebook.ROLE_TASK):
-        score, comment = manual or (None, None)
         auto = grade["auto_score"] if grade else None
-        text = (f"{_score(score)} / {cell['max_score']:g}" if score is not None else
-                ("0 – no answer" if auto == 0 and not cell.get("answered", True)
-                 else "to be graded by hand"))
-        out = f"<h2>Written answer <code>{_e(grade_id)}</code>: {text}</h2>"
-        if comment:
-            out += f"<p>{_e(comment)}</p>"
-        return out
-    if role == notebook.ROLE_SOLUTION and cell["status"] in ("crash", "timeout"):
-        return (f"<h2>Your code <code>{_e(grade_id)}</code></h2><p class='fail'>"
-                f"{_e(redactor.clean(cell['detail']))}</p>")
+        if points is not None and (hand or {}).get("manual") is not None:
+            text = f"{_score(points)}{maximum} points"
+        elif auto == 0 and not cell.get("answered", True):
+            text = f"0{maximum} points – no answer"
+        elif points is not None and auto is not None:
+            text = f"{_score(points)}{maximum} points"
+        else:
+            text = "to be graded by hand"
+        hand = dict(hand or {}, auto=None)
+        return f"<h2>Written answer <code>{_e(grade_id)}</code>: {text}</h2>" + _hand_note(hand)
+    if role == notebook.ROLE_SOLUTION:
+        out = ""
+        if cell["status"] in ("crash", "timeout"):
+            out = f"<p class='fail'>{_e(redactor.clean(cell['detail']))}</p>"
+        if (hand or {}).get("comment"):
+            out += f"<p class='comment'>{_e(hand['comment'])}</p>"
+        return f"<h2>Your code <code>{_e(grade_id)}</code></h2>{out}" if out else ""
     return ""
 
 
 def _manual_grades(gb, assignment: str, student: str, nb_name: str, result: dict) -> dict:
+    """grade_id -> {"manual", "extra", "auto", "comment"} for every cell a human touched."""
     from nbgrader.api import MissingEntry
 
     manual = {}
-    for grade_id in result["grades"]:
+    for grade_id in set(result["grades"]) | set(result.get("comments", {})):
+        entry = {"manual": None, "extra": None, "auto": None, "comment": None}
+        if grade_id in result["grades"]:
+            try:
+                grade = gb.find_grade(grade_id, nb_name, assignment, student)
+            except MissingEntry:
+                grade = None
+            if grade is not None:
+                entry.update(manual=grade.manual_score, extra=grade.extra_credit,
+                             auto=grade.auto_score)
         try:
-            grade = gb.find_grade(grade_id, nb_name, assignment, student)
-        except MissingEntry:
-            continue
-        comment = None
-        try:
-            comment = gb.find_comment(grade_id, nb_name, assignment, student).manual_comment
+            entry["comment"] = gb.find_comment(grade_id, nb_name, assignment,
+                                               student).manual_comment
         except MissingEntry:
             pass
-        if grade.manual_score is not None or comment:
-            score = None if grade.manual_score is None else grade.manual_score + (
-                grade.extra_credit or 0.0)
-            manual[grade_id] = (score, comment)
+        if entry["manual"] is not None or entry["extra"] or entry["comment"]:
+            manual[grade_id] = entry
     return manual
 
 
@@ -192,6 +242,9 @@ def write_feedback(course_dir: str, assignment: str, students: list[str] | None 
     if students:
         names = [n for n in names if n in set(students)]
     written = 0
+    from grader import term
+
+    term.check_gradebook(course)
     with Gradebook(course.db_url) as gb:
         models = {}
         for row in gb.find_assignment(assignment).notebooks:
@@ -202,13 +255,21 @@ def write_feedback(course_dir: str, assignment: str, students: list[str] | None 
                 summary = json.load(f)
             target = course.path("feedback", student, assignment)
             os.makedirs(target, exist_ok=True)
+            lateness = term.lateness_text(term.totals(gb, course, assignment, student))
+            penalties = {}
+            try:
+                for row in gb.find_submission(assignment, student).notebooks:
+                    penalties[row.name] = row.late_submission_penalty or 0.0
+            except Exception:  # noqa: BLE001 - not committed (e.g. refused): no penalty
+                pass
             for result in summary["notebooks"]:
                 model = models[result["notebook"]]
                 checks = sorted({c["name"] for c in result.get("checks", [])})
                 page = render_notebook(student, assignment, result,
                                        _manual_grades(gb, assignment, student,
                                                       result["notebook"], result),
-                                       redactor_for(model, checks))
+                                       redactor_for(model, checks), lateness,
+                                       round(penalties.get(result["notebook"], 0.0), 2))
                 with open(os.path.join(target, f"{result['notebook']}.html"), "w",
                           encoding="utf-8") as f:
                     f.write(page)

@@ -8,6 +8,7 @@ touches the gradebook: results are plain dictionaries written to disk by
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import sys
@@ -36,7 +37,7 @@ from grader.verdicts import (
 # Problems that put a submission on the instructor's attention list.
 ATTENTION = {"crash", "timeout", "integrity", "tamper", "missing", "malformed", "kernel-start",
              "gave-up", "verdict-error", "grader-error", "unsandboxed", "refused", "refused-file",
-             "worker-died", "limit"}
+             "worker-died", "limit", "not-on-roster", "changed-since-hand-graded"}
 
 
 @dataclasses.dataclass
@@ -349,13 +350,61 @@ def grade_notebook(context: GradingContext, model: NotebookModel, student_nb: An
             comments[info.grade_id] = None if info.answered else "No response."
         cells.append(entry)
     executed = notebook.attach_outputs(nb, run.cells)
+    verdict_outputs(executed, infos, cells, checks)
     score = sum(g["auto_score"] or 0.0 for g in grades.values())
     result = {"notebook": model.name, "status": "graded", "score": round(score, 6),
               "max_score": sum(model.max_scores.values()), "cells": cells, "checks": checks,
               "grades": grades, "comments": comments, "problems": problems,
               "attempts": run.attempts, "elapsed": round(run.elapsed, 3),
-              "sandboxed": run.sandboxed}
+              "sandboxed": run.sandboxed, "answers": answer_digests(nb, infos)}
     return result, executed
+
+
+def answer_digests(nb: Any, infos: list) -> dict[str, str]:
+    """What each graded cell's points depend on, as a digest (to notice a changed answer).
+
+    A written answer depends on its own text; a test cell on every solution cell
+    of the notebook (the student's code it exercises).
+    """
+    def digest(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+    code = "\0".join(cell.source for cell, info in zip(nb.cells, infos, strict=True)
+                     if info.role == ROLE_SOLUTION)
+    out = {}
+    for cell, info in zip(nb.cells, infos, strict=True):
+        if info.role == ROLE_TEST:
+            out[info.grade_id] = digest(code)
+        elif info.role in (ROLE_MANUAL, ROLE_TASK):
+            out[info.grade_id] = digest(cell.source)
+    return out
+
+
+def verdict_text(cell: dict, checks: list[dict]) -> str:
+    """The trusted verdict of one test cell, as formgrader shows it in the cell's output."""
+    lines = [f"[grader] {cell['grade_id']}: {cell.get('score', 0):g} / "
+             f"{cell.get('max_score') or 0:g} points (judged outside the student's kernel)"]
+    for check in checks:
+        lines.append(f"  {'PASS' if check['status'] == 'passed' else 'FAIL'} "
+                     f"{check['name']}: {check['earned']:g} / {check['points']:g}")
+        lines += [f"      {m}" for m in check.get("messages", [])]
+    if not checks:
+        lines.append(f"  cell status: {cell['status']}")
+    return "\n".join(lines) + "\n"
+
+
+def verdict_outputs(executed: Any, infos: list, cells: list[dict], checks: list[dict]) -> None:
+    """Replace each test cell's outputs by the trusted verdict (never the hidden tests' source)."""
+    by_cell: dict[str, list[dict]] = {}
+    for check in checks:
+        by_cell.setdefault(check["cell"], []).append(check)
+    entries = {c["grade_id"]: c for c in cells if c["role"] == ROLE_TEST}
+    for cell, info in zip(executed.cells, infos, strict=True):
+        if info.role == ROLE_TEST and info.grade_id in entries:
+            cell.outputs = [nbformat.v4.new_output(
+                "stream", name="stdout",
+                text=verdict_text(entries[info.grade_id], by_cell.get(info.grade_id, [])))
+            ] + list(cell.outputs)
 
 
 # --------------------------------------------------------------------------- one submission

@@ -2,11 +2,13 @@
 
 Writes to ``COURSE/reports/`` (or ``--output``):
 
-- ``grades.csv``: one row per submission: total score from the gradebook
-  (manual grades included), autograded score, whether written answers still
-  need grading, whether the submission needs attention and why;
+- ``grades.csv``: one row per rostered student and assignment (``missing``
+  where nothing was submitted, and a row for each submitter off the roster):
+  the ``long`` export of :mod:`grader.export` (autograded and hand-graded
+  points, lateness, penalty, final score, attention);
 - ``checks.csv``: one row per check: how many students failed it;
-- ``report.html``: summary statistics, a score histogram per assignment, the
+- ``report.html``: summary statistics and a histogram of the final scores per
+  assignment, every student's row, the
   failure rate of every check across the class (which concepts students
   miss), and the submissions needing attention (crashed, timed out, flagged
   for integrity or tampering, missing or unreadable notebooks), with the
@@ -101,59 +103,47 @@ def check_rates(summaries: list[dict]) -> list[dict]:
             for k, v in sorted(table.items())]
 
 
-def _submission_scores(gb, assignment: str, student: str) -> tuple[float | None, bool]:
-    from nbgrader.api import MissingEntry
-
-    try:
-        submission = gb.find_submission(assignment, student)
-    except MissingEntry:
-        return None, False
-    return float(submission.score), bool(submission.needs_manual_grade)
-
-
 def write_report(course_dir: str, assignments: list[str] | None = None,
                  output: str | None = None) -> int:
     """Write grades.csv, checks.csv and report.html; returns the exit status."""
     from nbgrader.api import Gradebook
 
+    from grader import export, term
+
     course = Course(course_dir)
+    term.check_gradebook(course)
     target = output or course.reports_dir()
     os.makedirs(target, exist_ok=True)
-    rows, check_rows, sections, attention = [], [], [], []
+    check_rows, sections, attention = [], [], []
     with Gradebook(course.db_url) as gb:
         known = {a.name: a for a in gb.assignments}
         names = assignments or sorted(known)
         unknown = [a for a in names if a not in known]
         if unknown:
             raise CourseError(f"--assignment: not in the gradebook: {', '.join(unknown)}")
+        rows = export.long_rows(gb, course, names)
         for assignment in names:
             max_score = float(known[assignment].max_score)
             summaries = _load_results(course, assignment)
-            scores = []
-            for summary in summaries:
-                total, needs_manual = _submission_scores(gb, assignment, summary["student"])
-                problems = all_problems(summary)
-                kinds = sorted({p["kind"] for p in problems})
-                rows.append({"assignment": assignment, "student": summary["student"],
-                             "score": "" if total is None else f"{total:g}",
-                             "max_score": f"{max_score:g}",
-                             "autograded_score": f"{summary['score']:g}",
-                             "needs_manual_grade": needs_manual,
-                             "needs_attention": bool(summary.get("attention")),
-                             "problems": ";".join(kinds)})
-                if total is not None:
-                    scores.append(total)
+            mine = [r for r in rows if r["assignment"] == assignment]
+            for row in mine:
+                if row["status"] == "missing":
+                    continue
+                summary = next((s for s in summaries if s["student"] == row["student"]), {})
+                problems = [p for p in all_problems(summary) if p["kind"] in ATTENTION]
+                if row["status"] == "not on the roster":
+                    problems.append({"kind": "not-on-roster", "detail": "not on the roster: "
+                                     "not graded into the gradebook"})
+                if "changed-since-hand-graded" in row["problems"]:
+                    problems.append({"kind": "changed-since-hand-graded",
+                                     "detail": "the answer changed since it was graded by hand"})
                 for problem in problems:
-                    if problem["kind"] in ATTENTION:
-                        attention.append((assignment, summary["student"],
-                                          problem.get("notebook", ""), problem["kind"],
-                                          problem["detail"]))
+                    attention.append((assignment, row["student"], problem.get("notebook", ""),
+                                      problem["kind"], problem["detail"]))
             rates = check_rates(summaries)
             check_rows += [dict(r, assignment=assignment) for r in rates]
-            sections.append(_section(assignment, scores, max_score, rates))
-    _write_csv(os.path.join(target, "grades.csv"), rows,
-               ["assignment", "student", "score", "max_score", "autograded_score",
-                "needs_manual_grade", "needs_attention", "problems"])
+            sections.append(_section(assignment, mine, max_score, rates))
+    _write_csv(os.path.join(target, "grades.csv"), rows, export.LONG_FIELDS)
     _write_csv(os.path.join(target, "checks.csv"), check_rows,
                ["assignment", "notebook", "cell", "check", "submissions", "failed",
                 "failure_rate"])
@@ -161,7 +151,7 @@ def write_report(course_dir: str, assignments: list[str] | None = None,
     with open(os.path.join(target, "report.html"), "w", encoding="utf-8") as f:
         f.write(page)
     print(f"wrote {os.path.join(target, 'grades.csv')}, checks.csv and report.html "
-          f"({len(rows)} submission(s), {len(attention)} problem(s) needing attention)")
+          f"({len(rows)} row(s), {len(attention)} problem(s) needing attention)")
     return 0
 
 
@@ -175,21 +165,33 @@ def _write_csv(path: str, rows: list[dict], fields: list[str]) -> None:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v)
+            writer.writerow({k: (f"{v:.4f}".rstrip("0").rstrip(".") if isinstance(v, float)
+                                 else v)
                              for k, v in row.items()})
 
 
-def _section(assignment: str, scores: list[float], max_score: float, rates: list[dict]) -> str:
+def _section(assignment: str, rows: list[dict], max_score: float, rates: list[dict]) -> str:
     e = html.escape
     parts = [f"<h2>{e(assignment)}</h2>"]
+    scores = [float(r["score"]) for r in rows if r["status"] == "graded"]
+    missing = [r["student"] for r in rows if r["status"] == "missing"]
+    table = "".join(
+        f"<tr><td>{e(r['student'])}</td><td>{e(r['status'])}</td>"
+        f"<td>{e(r['autograded_score'])}</td><td>{e(r['manual_score'])}</td>"
+        f"<td>{e(r['minutes_late'])}</td><td>{e(r['late_penalty'])}</td>"
+        f"<td>{e(r['score'])} / {e(r['max_score'])}</td></tr>" for r in rows)
+    students = ("<table><tr><th>student</th><th>status</th><th>autograded</th><th>manual</th>"
+                "<th>minutes late</th><th>penalty</th><th>final</th></tr>" + table + "</table>")
     if not scores:
-        return parts[0] + "<p>No graded submissions.</p>"
+        return parts[0] + "<p>No graded submissions.</p>" + students
     parts.append(
-        f"<p>{len(scores)} submissions; mean {statistics.mean(scores):.2f}, median "
+        f"<p>{len(scores)} submissions ({len(missing)} missing: "
+        f"{e(', '.join(missing)) or 'none'}); mean {statistics.mean(scores):.2f}, median "
         f"{statistics.median(scores):g}, min {min(scores):g}, max {max(scores):g} "
-        f"(out of {max_score:g}).</p>")
+        f"(out of {max_score:g}; final scores: hand grades and penalties included).</p>")
     parts.append(f"<img alt='score histogram of {e(assignment)}' "
                  f"src='data:image/png;base64,{score_histogram(assignment, scores, max_score)}'>")
+    parts.append(students)
     if rates:
         labels = [(f"{r['cell']}: {r['check']}", r["failure_rate"]) for r in rates]
         parts.append(f"<img alt='failure rate per check of {e(assignment)}' "
