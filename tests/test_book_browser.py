@@ -217,8 +217,8 @@ def browser() -> Iterator[Browser]:
 class LoadedPage:
     """A page opened in a fresh context that records console errors and outside requests."""
 
-    def __init__(self, browser: Browser, url: str):
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+    def __init__(self, browser: Browser, url: str, viewport: dict | None = None):
+        self.context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900})
         self.page: Page = self.context.new_page()
         self.console_errors: list[str] = []
         self.outside_requests: list[str] = []
@@ -469,3 +469,77 @@ def test_search_works_with_the_keyboard(open_page):
         page.keyboard.press("Enter")
     assert "01_state_machines" in page.url, page.url
     assert loaded.console_errors == []
+
+
+# --- reading at desktop width and on a phone ------------------------------------------
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+# Figures are drawn with legends of at least 10 pt (rnn_lib.plotting.colorblind_safe_rc);
+# shown at no less than 90 % of their size they stay at 9 pt or more.
+MIN_FIGURE_SCALE = 0.9
+
+# Every block a reader scrolls sideways when it is wider than the column: code cells,
+# outputs, display equations, tables; and images wider than the column or shrunk.
+WIDE_BLOCKS = """() => {
+    const column = document.querySelector('main article') || document.querySelector('main');
+    const right = column.getBoundingClientRect().right;
+    const found = [];
+    const name = el => (el.closest('[id]') ? '#' + el.closest('[id]').id + ' ' : '')
+        + el.tagName.toLowerCase() + '.' + (el.className.baseVal ?? el.className).toString()
+              .split(' ').slice(0, 2).join('.')
+        + ': ' + el.textContent.replace(/\\s+/g, ' ').slice(0, 60);
+    const selectors = 'main .cell_input pre, main .cell_output pre, main .cell_output, '
+        + 'main div.math, main mjx-container[display="true"], main table, main .highlight pre, '
+        + 'main .course-widget';
+    for (const el of document.querySelectorAll(selectors)) {
+        if (el.offsetParent === null) continue;  // hidden (a closed solution or toggle)
+        const box = el.getBoundingClientRect();
+        if (el.scrollWidth > el.clientWidth + 1 || box.right > right + 1) {
+            found.push(`${name(el)} (${el.scrollWidth} px in ${el.clientWidth} px)`);
+        }
+    }
+    const images = [];
+    for (const img of document.querySelectorAll('main .cell_output img, main figure img')) {
+        if (img.offsetParent === null || !img.naturalWidth) continue;
+        const box = img.getBoundingClientRect();
+        if (box.right > right + 1) found.push(`image ${img.getAttribute('src')} overflows`);
+        images.push({src: img.getAttribute('src'), scale: box.width / img.naturalWidth});
+    }
+    return {found, images};
+}"""
+
+
+@pytest.mark.parametrize("doc", PAGES)
+def test_nothing_is_wider_than_the_column_at_desktop_width(browser: Browser, site_url: str,
+                                                           doc: str):
+    loaded = LoadedPage(browser, f"{site_url}/{doc}.html", viewport=DESKTOP)
+    try:
+        loaded.wait_for_mathjax()
+        loaded.page.evaluate(OPEN_ALL_SOLUTIONS)
+        result = loaded.page.evaluate(WIDE_BLOCKS)
+        assert result["found"] == [], f"{doc}: wider than the column at 1280 px:\n" + \
+            "\n".join(result["found"])
+        small = [f"{image['src']}: shown at {image['scale']:.0%}" for image in result["images"]
+                 if image["scale"] < MIN_FIGURE_SCALE]
+        assert small == [], f"{doc}: figures shrunk so far that their legends fall below " \
+            "9 pt:\n" + "\n".join(small)
+        page_width = loaded.page.evaluate("() => document.documentElement.scrollWidth")
+        assert page_width <= DESKTOP["width"], f"{doc}: the page scrolls sideways"
+    finally:
+        loaded.close()
+
+
+@pytest.mark.parametrize("doc", PAGES)
+def test_page_renders_on_a_phone(browser: Browser, site_url: str, doc: str):
+    loaded = LoadedPage(browser, f"{site_url}/{doc}.html", viewport=PHONE)
+    try:
+        loaded.wait_for_mathjax()
+        assert loaded.response is not None and loaded.response.ok
+        assert loaded.page.locator("main article h1").first.is_visible()
+        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        loaded.page.screenshot(path=str(SCREENSHOT_DIR / f"{Path(doc).name}-390.png"))
+        assert loaded.console_errors == [], f"{doc} at 390 px: console errors"
+        assert loaded.outside_requests == [] and loaded.failed_requests == []
+    finally:
+        loaded.close()

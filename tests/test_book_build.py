@@ -24,6 +24,8 @@ REQUIRED_TOC = [
     "book/07_seq2seq",
     "book/instructor_guide",
     "book/student_guide",
+    "book/glossary",
+    "book/references",
 ]
 
 
