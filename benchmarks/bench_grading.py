@@ -76,11 +76,27 @@ print(course)
 """
 
 
-def _fixture_course_of(repo: Path, base: Path, submissions: int, env: dict) -> Path:
-    """The fixture course with the same submissions, built by another checkout's own harness."""
-    done = subprocess.run([sys.executable, "-c", BUILD_FIXTURE, str(base), str(submissions)],
-                          cwd=repo, env=dict(env, PYTHONPATH=str(repo)), capture_output=True,
-                          text=True, check=True)
+# The environment's editable install (and the sandbox's read-only binds) point at this
+# checkout's path; an older revision is therefore run in a private mount namespace where
+# its worktree is mounted over this path (with this environment's .venv mounted back in).
+SWAP_CHECKOUT = (
+    'mkdir -p "$0/.venv" && mount --bind "$1/.venv" "$0/.venv" && mount --rbind "$0" "$1" '
+    '&& cd "$1" && shift && exec "$@"')
+
+
+def _as_revision(worktree: Path, argv: list[str]) -> list[str]:
+    """``argv`` run with ``worktree`` in place of this checkout (root: ``unshare -m``)."""
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", SWAP_CHECKOUT,
+            str(worktree), str(REPO), *argv]
+
+
+def _fixture_course_of(worktree: Path, base: Path, submissions: int, env: dict) -> Path:
+    """The fixture course with the same submissions, built by another revision's own harness."""
+    done = subprocess.run(_as_revision(worktree, [sys.executable, "-c", BUILD_FIXTURE, str(base),
+                                                  str(submissions)]),
+                          env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"building the baseline's course failed:\n{done.stderr[-3000:]}")
     return Path(done.stdout.strip().splitlines()[-1])
 
 
@@ -125,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--baseline-ref", metavar="REF",
                         help="also time the grader of git revision REF (checked out in a "
-                             "temporary worktree), sandboxed, 1 and 2 workers")
+                             "temporary worktree, run in a private mount namespace: needs "
+                             "root), sandboxed, 1 and 2 workers")
     args = parser.parse_args(argv)
     if args.submissions < 1 or args.repeat < 1:
         parser.error("--submissions and --repeat must be positive")
@@ -160,9 +177,10 @@ def main(argv: list[str] | None = None) -> int:
             else:  # the fixture course as that revision had it (its helpers, its API)
                 baseline_course = _fixture_course_of(baseline_dir, base / "baseline-build",
                                                      args.submissions, env)
-            subprocess.run(grader + ["--course", str(baseline_course), "--student", students[0]],
-                           cwd=baseline_dir, env=dict(env, PYTHONPATH=str(baseline_dir)),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            subprocess.run(_as_revision(baseline_dir, grader + ["--course", str(baseline_course),
+                                                                "--student", students[0]]),
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           check=False)
         configurations = {
             "grader, 1 worker, sandboxed": grader + ["--workers", "1"],
             "grader, 2 workers, sandboxed": grader + ["--workers", "2"],
@@ -193,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                     run_env = env if grader_run else dict(env, PYTHONPATH=str(copy / "grading"))
                     cwd = REPO if grader_run else copy
                     if is_baseline:
-                        run_env, cwd = dict(env, PYTHONPATH=str(baseline_dir)), baseline_dir
+                        argv = _as_revision(baseline_dir, argv)
                     seconds, used, code = _time(argv, cwd, run_env)
                     if only_one:
                         single[name].append(seconds)

@@ -3,9 +3,10 @@
 :func:`stage_submission` is the only code that touches ``submitted/<student>/<assignment>/``.
 It walks the directory without following links (``O_NOFOLLOW``, ``O_NONBLOCK``,
 ``fstat`` on the open descriptor, so a file swapped for a FIFO or a symlink
-between two calls is still refused) and copies **regular files only** into a
-fresh staging directory, within limits on the number of files, the size of
-each file and of the whole submission, and the depth of directories.
+between two calls is still refused) and copies **regular files only**, each
+with one name (hard links are refused too), into a fresh staging directory,
+within limits on the number of files, the size of each file and of the whole
+submission, and the depth of directories.
 Everything else (symlinks to a classmate's notebook, to the gradebook or to
 ``/etc``, FIFOs, devices, sockets, a directory where a notebook should be,
 files over the limits) is left behind and reported with a reason. A
@@ -90,6 +91,11 @@ def _read_regular(dir_fd: int, name: str, relative: str, budget: list[int]) -> t
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             return None, _refuse(relative, f"is {_kind_of(info.st_mode)}, not a regular file")
+        if info.st_nlink > 1:
+            # A second name of a file elsewhere (a hard link can point at a file outside the
+            # submission, such as another student's notebook, that the copy would then carry).
+            return None, _refuse(relative, f"is a hard link ({info.st_nlink} names), not a file "
+                                           f"of its own")
         if info.st_size > MAX_FILE_BYTES:
             return None, _refuse(relative, f"is {info.st_size >> 20} MiB, over the limit of "
                                            f"{MAX_FILE_BYTES >> 20} MiB per file")

@@ -141,6 +141,8 @@ def test_staging_copies_regular_files_and_refuses_the_rest(tmp_path):
     (source / "classmate.ipynb").symlink_to(tmp_path / "elsewhere.ipynb")
     (source / "etc").symlink_to("/etc", target_is_directory=True)
     os.mkfifo(source / "pipe.ipynb")
+    (tmp_path / "gradebook.db").write_text("secret")
+    os.link(tmp_path / "gradebook.db", source / "copy.db")
     staged = staging.stage_submission(str(source), str(tmp_path / "staged"))
     assert staged.refused is None
     assert staged.files == ["data/notes.txt", "ps1.ipynb"]
@@ -148,6 +150,7 @@ def test_staging_copies_regular_files_and_refuses_the_rest(tmp_path):
     assert "symbolic link" in reasons["classmate.ipynb"]
     assert "symbolic link" in reasons["etc"] or "directory" in reasons["etc"]
     assert "FIFO" in reasons["pipe.ipynb"]
+    assert "hard link (2 names)" in reasons["copy.db"]
     assert not os.path.islink(tmp_path / "staged" / "etc")
 
 
