@@ -34,6 +34,8 @@ import pytest
 from conftest import REPO_ROOT, chapter_documents, toc_documents
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from rnn_lib.plotting import LEGEND_FONTSIZE
+
 pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
@@ -475,9 +477,11 @@ def test_search_works_with_the_keyboard(open_page):
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
-# Figures are drawn with legends of at least 10 pt (rnn_lib.plotting.colorblind_safe_rc);
-# shown at no less than 90 % of their size they stay at 9 pt or more.
-MIN_FIGURE_SCALE = 0.9
+# Figures are drawn at 110 dpi with text and legends of LEGEND_FONTSIZE = 10 pt
+# (rnn_lib.plotting.colorblind_safe_rc). Shown at a fraction s of their pixel width, a
+# legend measures 10 * s * 110 / 96 CSS points: at least 9 pt needs s >= 0.785.
+FIGURE_DPI = 110
+MIN_FIGURE_SCALE = 9 / (LEGEND_FONTSIZE * FIGURE_DPI / 96)
 
 # Every block a reader scrolls sideways when it is wider than the column: code cells,
 # outputs, display equations, tables; and images wider than the column or shrunk.
