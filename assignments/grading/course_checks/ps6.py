@@ -34,6 +34,7 @@ from course_checks.common import (
     scalar_problem,
     tuple_of,
 )
+from course_checks.ps4 import _score_gradients as score_gradients  # the same scoring as ps4's
 from grader.declare import kernel_side, verdict
 from rnn_lib.attention import attention_forward
 from rnn_lib.gru import gru_forward, gru_step_forward
@@ -342,19 +343,9 @@ def expected_bidirectional_backward(case: Case):
 
 @verdict(cases=bidirectional_backward_cases)
 def check_bidirectional_backward(cases, runs, points: float) -> float:
-    """Step (c): partial credit per gradient (all cases must agree for a gradient's share)."""
-    name = "bidirectional_rnn_backward"
-    parts = {grad: [] for grad in GRADIENTS}
-    for case, run in zip(cases, runs, strict=True):
-        if (problem := error_problem(name, run)) is not None:
-            for grad in GRADIENTS:
-                parts[grad].append(problem)
-            continue
-        for grad, got, want in zip(GRADIENTS, run.value, expected_bidirectional_backward(case),
-                                   strict=True):
-            parts[grad].append(array_problem(f"{name} [{case.label}] {grad}", got, want,
-                                             dtype=np.float64))
-    return partial_credit(points, parts, gate=reference_problem(name, runs))
+    """Step (c): partial credit per gradient (a gradient's share needs every case right)."""
+    return score_gradients("bidirectional_rnn_backward", GRADIENTS, points, cases, runs,
+                           expected_bidirectional_backward)
 
 
 # --------------------------------------------------------------------------- teacher forcing
