@@ -348,6 +348,7 @@ class SandboxedKernel:
         # the kernel's code can forge at any time, never ends a cell; neither does anything
         # whose parent is not this request.
         replied_at: float | None = None
+        idle = False
         while True:
             if not self.alive():
                 run.status, run.detail = "crash", self.death_detail()
@@ -366,14 +367,15 @@ class SandboxedKernel:
                 break
             if replied_at is None and self._replied(msg_id):
                 replied_at = time.monotonic()
-            if replied_at is not None and now - replied_at > REPLY_GRACE:
+            if replied_at is not None and (idle or now - replied_at > REPLY_GRACE):
                 break
-            msg = _next_message(self.client.iopub_channel, min(POLL, max(deadline - now, 0.001)),
-                                self.budget)
+            wait = min(POLL if replied_at is not None or not idle else 0.005,
+                       max(deadline - now, 0.001))
+            msg = _next_message(self.client.iopub_channel, wait, self.budget)
             if msg is None or _parent_id(msg) != msg_id:
                 continue
-            if collector.handle(msg) and (replied_at is not None or self._replied(msg_id)):
-                break
+            if collector.handle(msg):
+                idle = True  # ends the cell only with the reply to this request (checked above)
         if run.status == "ok" and collector.error:
             run.status = "error"
         run.elapsed = time.monotonic() - started
