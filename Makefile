@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup node-deps system-deps book book-clean test lint \
-        release autograde feedback grades report
+        release autograde feedback grades report export restore
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,19 +55,39 @@ release: setup
 	assignments/course.sh release $(PS)
 
 # Problem sets to work on: all of them unless PS="ps1_state_machines ..." is given.
-PS ?= $(notdir $(patsubst %/,%,$(wildcard assignments/source/*/)))
+COURSE ?= assignments
+PS ?= $(notdir $(patsubst %/,%,$(wildcard $(COURSE)/source/*/)))
 
-## autograde: grade every submission in assignments/submitted/ (sandboxed, parallel; resumes if interrupted)
+## autograde: grade every released problem set's submissions (sandboxed, parallel; resumes if interrupted)
 ## feedback: feedback HTML (check names, points, messages; never hidden tests) -> assignments/feedback/
-# Every problem set is processed even if one needs attention; the worst exit status is returned.
+# GNU make can only fail (2) or succeed: a run that graded everything succeeds, even when
+# some submissions need attention (the summary lists them loudly); it fails only for a
+# course error (grader status 2), an incomplete run (3) or an interruption. Scripts that
+# need the grader's own 0/1/2/3 call `python -m grader` directly. Problem sets not
+# released yet (no assignments/release/<ps>/) are skipped with a note.
 autograde feedback: setup
 	@status=0; for ps in $(PS); do \
-	  echo "== $@ $$ps"; $(BIN)/python -m grader $@ $$ps || { rc=$$?; [ $$rc -gt $$status ] && status=$$rc; }; \
+	  if [ ! -d $(COURSE)/release/$$ps ]; then \
+	    echo "== $@ $$ps: skipped, not released yet (make release PS=$$ps)"; continue; fi; \
+	  if [ $@ = feedback ] && [ ! -d $(COURSE)/.grader/results/$$ps ]; then \
+	    echo "== $@ $$ps: skipped, nothing graded yet (make autograde PS=$$ps)"; continue; fi; \
+	  echo "== $@ $$ps"; rc=0; $(BIN)/python -m grader $@ $$ps --course $(COURSE) || rc=$$?; \
+	  if [ $$rc -eq 1 ]; then echo "== $@ $$ps: done; some submissions NEED ATTENTION (listed above)"; \
+	  elif [ $$rc -ne 0 ]; then echo "== $@ $$ps: FAILED (status $$rc)" >&2; status=1; fi; \
 	done; exit $$status
+
+## export: grades for Canvas -> assignments/reports/grades-canvas.csv (FORMAT=wide|long for the others)
+FORMAT ?= canvas
+export: setup
+	$(BIN)/python -m grader export --format $(FORMAT) --course $(COURSE)
+
+## restore: put the newest gradebook backup back (one is made before every autograde)
+restore: setup
+	$(BIN)/python -m grader restore --course $(COURSE)
 
 ## report: class report -> assignments/reports/ (grades.csv, checks.csv, report.html with plots)
 report: setup
-	$(BIN)/python -m grader report
+	$(BIN)/python -m grader report --course $(COURSE)
 
 ## grades: export every grade to assignments/reports/grades.csv (an older export is kept)
 grades: setup

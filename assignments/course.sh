@@ -5,9 +5,10 @@
 #
 #   assignments/course.sh release [--force] [PS ...]    student versions -> assignments/release/
 #   assignments/course.sh autograde [--force] [PS ...]  grade every submission in assignments/submitted/
-#   assignments/course.sh feedback [--force] [PS ...]   feedback HTML -> assignments/feedback/
+#   assignments/course.sh feedback [PS ...]             feedback HTML -> assignments/feedback/ (python -m grader)
 #   assignments/course.sh export [FILE]                 grades CSV (default assignments/reports/nbgrader_grades.csv)
-#   assignments/course.sh validate NOTEBOOK...          run a notebook's tests (a student version: the visible ones)
+#   assignments/course.sh validate NOTEBOOK...          run a notebook's tests (a student version: the visible ones);
+#                                                       exit 1 if any test fails
 #
 # --force regenerates results that already exist (nbgrader refuses otherwise).
 # COURSE_DIR overrides the course directory (the pipeline tests use a copy).
@@ -23,7 +24,7 @@ fi
 export PATH
 command -v nbgrader >/dev/null || { echo "course.sh: nbgrader not found; activate the course environment" >&2; exit 2; }
 
-usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 all_problem_sets() {
     local dir
@@ -88,7 +89,16 @@ case "$command_name" in
             if [[ "$command_name" == autograde ]]; then
                 in_course nbgrader autograde "$ps" "${FORCE[@]}" || status=$?
             else
-                in_course nbgrader generate_feedback "$ps" "${FORCE[@]}" || status=$?
+                # nbgrader's generate_feedback is refused by the course (it shows hidden
+                # tests): the grader's feedback is built from its own (sandboxed) results.
+                rc=0
+                (cd "$REPO_ROOT" && python -m grader autograde "$ps" --course "$COURSE_DIR" \
+                    --quiet) || rc=$?
+                if [[ $rc -le 1 ]]; then
+                    (cd "$REPO_ROOT" && python -m grader feedback "$ps" --course "$COURSE_DIR") \
+                        || rc=$?
+                fi
+                [[ $rc -gt 1 && $rc -gt $status ]] && status=$rc
             fi
         done
         exit "$status"
@@ -114,7 +124,17 @@ case "$command_name" in
         done
         # From the course directory, so that the course settings apply (an instructor can
         # validate a source notebook, hidden tests included, as well as a student version).
-        in_course nbgrader validate "${notebooks[@]}"
+        # nbgrader validate exits 0 even when tests fail: its verdict is read from its output.
+        status=0
+        for notebook in "${notebooks[@]}"; do
+            output="$(in_course nbgrader validate "$notebook" 2>&1)" || status=2
+            printf '%s\n' "$output"
+            if ! grep -q "Success! Your notebook passes all the tests." <<<"$output"; then
+                echo "course.sh: validate: $notebook FAILED (see above)" >&2
+                [[ $status -eq 0 ]] && status=1
+            fi
+        done
+        exit "$status"
         ;;
     ""|-h|--help|help)
         usage

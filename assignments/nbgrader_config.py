@@ -10,9 +10,6 @@ import os
 import sys
 from pathlib import Path
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import ClearHiddenTests, ClearMarkScheme, GetGrades
-
 COURSE_ROOT = Path(__file__).resolve().parent
 # The trusted helpers the hidden tests import (``course_checks``). The grading
 # kernels inherit PYTHONPATH from nbgrader; this process imports the feedback
@@ -26,7 +23,6 @@ if str(GRADING_DIR) not in sys.path:
 # Long runs print tqdm progress bars to stderr; nobody watches them while grading.
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from course_checks.feedback import ShortenHiddenTracebacks  # noqa: E402
 
 c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
 
@@ -51,12 +47,35 @@ c.IgnorePattern.pattern = r"(Warning|warnings\.warn|\d+%\|)"
 # A missing test cell would otherwise need a manual grade.
 c.OverwriteCells.add_missing_cells = True
 
-# Feedback must not show the hidden tests: drop their source, shorten the
-# tracebacks of failed hidden tests to the failure message, remove mark schemes.
-c.GenerateFeedback.preprocessors = [
-    GetGrades,
-    ShortenHiddenTracebacks,
-    ClearHiddenTests,
-    ClearMarkScheme,
-    CSSHTMLHeaderPreprocessor,
-]
+# nbgrader's feedback would show the hidden tests (and `--force` deletes existing pages
+# before anything runs): it is refused here, pointing to `python -m grader feedback`.
+from grader.nbhooks import RefuseFeedback, refuse_generate_feedback, refuse_hook  # noqa: E402
+
+refuse_generate_feedback()
+c.GenerateFeedback.preprocessors = [RefuseFeedback]
+c.GenerateFeedback.pre_convert_hook = refuse_hook
+
+# --- The term (see book/instructor_guide.md, "Running a term") ---
+# Due dates: `nbgrader db assignment add PS --duedate="2026-10-01 17:00:00 Europe/Paris"`.
+# Extensions: `python -m grader extend STUDENT PS --until DATE` (assignments/extensions.json).
+# Late policy, honoured by `python -m grader autograde` as by `nbgrader autograde`:
+# nbgrader's own ("none" or "zero") ...
+c.LateSubmissionPlugin.penalty_method = "none"
+# ... or the course's per-hour deduction with a cap (uncomment):
+# c.AssignLatePenalties.plugin_class = "grader.late.PerHourPenalty"
+# c.PerHourPenalty.points_per_hour = 0.5
+# c.PerHourPenalty.max_penalty = 4.0
+
+# Canvas's "Download Submissions" zip: `nbgrader zip_collect PS` files each notebook,
+# named <name>_<canvas user id>_<YYYYMMDDTHHMMSS>_<file>.ipynb (or <name>_LATE_<id>_...),
+# under submitted/<roster id>/PS/ (the Canvas id mapped through the roster's lms_user_id)
+# and writes the timestamp to timestamp.txt, from which lateness is measured.
+from grader.collect import CANVAS_PATTERN  # noqa: E402
+
+c.ZipCollectApp.collector_plugin = "grader.collect.CanvasCollector"
+c.FileNameCollectorPlugin.named_regexp = CANVAS_PATTERN
+
+# The exchange of a shared JupyterHub / server (release_assignment, fetch_assignment,
+# submit, collect), kept under the course directory; make it group- or world-writable
+# (`chmod 1777 assignments/exchange`) so that students can submit.
+c.Exchange.root = str(COURSE_ROOT / "exchange")

@@ -233,7 +233,10 @@ def write_feedback(course_dir: str, assignment: str, students: list[str] | None 
     """Write every feedback page; returns the exit status (0, or 2 if nothing was graded)."""
     from nbgrader.api import Gradebook
 
+    from grader import term
+
     course = Course(course_dir)
+    term.check_gradebook(course)
     results_dir = course.results_dir(assignment)
     if not os.path.isdir(results_dir):
         raise CourseError(f"no results for {assignment!r}: run `python -m grader autograde "
@@ -242,9 +245,6 @@ def write_feedback(course_dir: str, assignment: str, students: list[str] | None 
     if students:
         names = [n for n in names if n in set(students)]
     written = 0
-    from grader import term
-
-    term.check_gradebook(course)
     with Gradebook(course.db_url) as gb:
         models = {}
         for row in gb.find_assignment(assignment).notebooks:

@@ -77,7 +77,8 @@ def check_gradebook(course: Course) -> None:
     if path is None or not os.path.exists(path):
         return
     try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2.0)
+        # read-write: a run killed mid-commit leaves a hot journal that SQLite rolls back here
+        connection = sqlite3.connect(path, timeout=2.0)
         try:
             row = connection.execute("PRAGMA quick_check").fetchone()
         finally:

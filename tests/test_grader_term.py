@@ -341,5 +341,33 @@ def test_canvas_export_matches_the_gradebook(term):
                 assert float(value) == round(final, 2) == EXPECTED[(name, s.id)][3]
 
 
+def test_formgrader_notebooks_carry_the_verdicts_not_the_hidden_source(term):
+    import json
+
+    course = term["course"]
+    nb = json.loads((course / "autograded" / "s7" / A / f"{NB}.ipynb").read_text())
+    outputs = {}
+    for cell in nb["cells"]:
+        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id", "")
+        if grade_id.startswith("test_"):
+            texts = [o.get("text", "") for o in cell.get("outputs", [])
+                     if o.get("output_type") == "stream"]
+            outputs[grade_id] = "".join("".join(t) if isinstance(t, list) else t for t in texts)
+    assert set(outputs) == {"test_rnn_step_visible", "test_rnn_step_hidden",
+                            "test_running_mean_visible", "test_running_mean_hidden"}
+    for grade_id, text in outputs.items():
+        assert text.startswith(f"[grader] {grade_id}: "), text
+        assert "canary-h" not in text
+    assert "[grader] test_running_mean_hidden: 0 / 2 points" in outputs["test_running_mean_hidden"]
+    assert "FAIL running_mean on seeded sequences" in outputs["test_running_mean_hidden"]
+    assert "PASS" in outputs["test_rnn_step_hidden"]
+
+
+def test_report_statistics_use_final_scores(term):
+    page = (term["course"] / "reports" / "report.html").read_text()
+    section = page.split(f"<h2>{B}</h2>")[1]
+    assert "mean 5.29" in section  # 7, 6, 6, 0 (zero policy), 6, 6, 6
+
+
 def test_term_wall_time(term):
     assert term["elapsed"] < 900

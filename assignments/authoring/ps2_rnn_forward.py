@@ -87,6 +87,13 @@ H32, _ = rnn_step_forward(X32, np.zeros((4, 5), np.float32), rng.normal(size=(3,
 assert H32.shape == (4, 5), f"expected shape (n, h) = (4, 5), got {H32.shape}"
 assert H32.dtype == np.float32, f"float32 inputs should give a float32 H, got {H32.dtype}"
 
+# A non-symmetric W_hh: row i of W_hh holds the weights *from* hidden unit i.
+H2, _ = rnn_step_forward(np.zeros((1, 1)), np.array([[1.0, 0.0]]), np.zeros((1, 2)),
+                         np.array([[0.1, 0.2], [0.3, 0.4]]), np.zeros(2))
+assert np.allclose(H2, np.tanh(np.array([[0.1, 0.2]])), atol=1e-6), \
+    f"with H_prev = [[1, 0]] and W_hh = [[0.1, 0.2], [0.3, 0.4]], H = tanh([[0.1, 0.2]]) " \
+    f"(H_prev @ W_hh, not H_prev @ W_hh.T); got {H2}"
+
 # %% test id=test_rnn_step_forward_hidden points=2
 # Hidden tests: they are added and run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
@@ -241,6 +248,11 @@ loss, _ = softmax_cross_entropy(np.zeros((2, 3, 4)), np.array([[0, 1, 2], [3, 0,
 assert np.isclose(loss, math.log(4)), f"equal logits over 4 classes should give log 4, got {loss}"
 loss, _ = softmax_cross_entropy(np.array([[2.0, 0.0]]), np.array([0]))
 assert np.isclose(loss, 0.126928, atol=1e-6), f"expected 0.126928, got {loss}"
+with np.errstate(all="ignore"):
+    big, _ = softmax_cross_entropy(np.array([[0.0, 1000.0], [1000.0, 0.0]]), np.array([0, 0]))
+assert np.isfinite(big) and np.isclose(big, 500.0), \
+    f"logits [0, 1000] and [1000, 0] with target 0 give losses 1000 and 0, mean 500; got " \
+    f"{big} (subtract each row's maximum before exponentiating)"
 
 # %% test id=test_softmax_cross_entropy_hidden points=2
 # Hidden tests: they are added and run when your notebook is graded.

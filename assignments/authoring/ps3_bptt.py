@@ -124,6 +124,14 @@ _, cache = rnn_step_forward(X, H_prev, W_xh, W_hh, b_h)
 shapes = [g.shape for g in rnn_step_backward(rng.normal(size=(4, 5)), cache)]
 assert shapes == [(4, 3), (4, 5), (3, 5), (5, 5), (5,)], f"gradient shapes: {shapes}"
 
+# dH_prev on its own, with a non-symmetric W_hh (H = 0, so dA = dH).
+_, cache = rnn_step_forward(np.zeros((1, 1)), np.zeros((1, 2)), np.zeros((1, 2)),
+                            np.array([[1.0, 2.0], [3.0, 4.0]]), np.zeros(2))
+dH_prev_alone = rnn_step_backward(np.array([[1.0, 0.0]]), cache)[1]
+assert np.allclose(dH_prev_alone, [[1.0, 3.0]]), \
+    f"dH_prev is wrong: with W_hh = [[1, 2], [3, 4]], dH = [[1, 0]] and H = 0, dH_prev = " \
+    f"dA @ W_hh.T = [[1, 3]]; got {dH_prev_alone}"
+
 # %% test id=test_rnn_step_backward_hidden points=2
 # Hidden tests: they are added and run when your notebook is graded.
 ### BEGIN HIDDEN TESTS
@@ -342,6 +350,11 @@ assert np.allclose(clipped["a"], [0.6]) and np.allclose(clipped["b"], [0.8]), \
     "scaled to norm 1: expected a = 0.6, b = 0.8"
 same, _ = clip_gradients([np.array([0.3, 0.4])], 1.0)
 assert np.allclose(same[0], [0.3, 0.4]), "a norm below max_norm leaves the gradients unchanged"
+originals = {"a": np.array([3.0]), "b": np.array([4.0])}
+clip_gradients(originals, 1.0)
+assert np.allclose(originals["a"], [3.0]) and np.allclose(originals["b"], [4.0]), \
+    "clip_gradients changed its input: return new, scaled arrays and leave the gradients " \
+    "it was given untouched (the caller may still need them)"
 
 # %% test id=test_clip_gradients_hidden points=1
 # Hidden tests: they are added and run when your notebook is graded.
@@ -455,11 +468,14 @@ def train_truncated_bptt(tokens, vocab_size, hidden_size=32, num_steps=16, batch
     return params, history
 
 
+history = []  # stays empty if the training below stops with an error
 trained_params, history = train_truncated_bptt(TOKENS, len(CHARS))
 print(f"mean loss: first epoch {history[0]:.3f}, last epoch {history[-1]:.3f}")
 
 # %% test id=test_training_visible points=2
-assert len(history) == 60, "the provided training loop should have run 60 epochs"
+assert len(history) == 60, \
+    "the training cell above did not finish its 60 epochs: make tbptt_step (and the " \
+    "functions it calls) work first, then run that cell again"
 assert np.all(np.isfinite(history)), "the loss became NaN or infinite"
 assert history[-1] < history[0], "the loss did not decrease"
 assert history[-1] < 0.25, f"the last epoch's mean loss {history[-1]:.3f} is not below 0.25"
