@@ -301,11 +301,43 @@ def _rewrite_helper(text: str, module: str) -> str:
             _gut_function(node, f"{module}.{name}", HELPER_STUB, keep_doc=False)
     if _docstring(tree):
         tree.body = tree.body[1:]  # it may describe the oracles; the kernel needs none of it
+    _drop_unused_imports(tree)
     _insert_after_future(tree, ast.parse(HELPER_STUB_SOURCE).body[0])
     if verdicts:
         _insert_after_future(tree, ast.parse(
             f"from grader.checks import course_check as {VERDICT_STUB}").body[0])
     return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+
+
+def _bound_name(alias: ast.alias) -> str:
+    return alias.asname or alias.name.split(".")[0]
+
+
+def _drop_unused_imports(tree: ast.Module) -> None:
+    """Remove the module imports only the gutted code needed (torch for the oracles, say).
+
+    The kernel then pays only for what its own side uses: importing torch costs a
+    kernel about a second, and in most problem sets only the trusted side needs it.
+    Only ``import module`` statements are pruned: names brought in with ``from ...
+    import name`` may be used by the notebooks through the helper module (re-exports).
+    """
+    used: set[str] = set()
+    for node in tree.body:
+        if not isinstance(node, ast.Import | ast.ImportFrom):
+            used |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+            used |= {n.value.split(".")[0] for n in ast.walk(node)
+                     if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                     and n.value.isidentifier()}
+    kept = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            aliases = [a for a in node.names if _bound_name(a) in used]
+            if aliases:
+                node.names = aliases
+                kept.append(node)
+        else:
+            kept.append(node)
+    tree.body = kept
 
 
 def kernel_side_helpers(helpers_dir: str, out_dir: str) -> list[str]:
