@@ -7,8 +7,9 @@ one line per submission: the score this checkout gives, the score the corpus
 expects, and, with ``--ref REV``, the score the grader of revision ``REV`` gives to
 the same bytes (run in a private mount namespace with that revision's worktree
 mounted over this checkout, as ``bench_grading.py --baseline-ref`` does; needs
-root). A submission that makes the older grader stop or hang shows what happened
-to the whole run.
+root). When a submission makes the older grader lose the whole run, every
+submission is then graded alone by it, so that the line of the one that stopped
+the class says what happened ("run lost: ...").
 
     .venv/bin/python benchmarks/corpus_scorecard.py --ref 14cea15
 """
@@ -91,6 +92,15 @@ def main(argv: list[str] | None = None) -> int:
             outcome_before = _run(_as_revision(worktree, GRADE + ["--course", str(old_course)]),
                                   args.timeout)
             before = _scores(old_course)
+            if all(value == "not graded" for value in before.values()):
+                # The whole run was lost: grade each submission alone to see who caused it.
+                outcome_before += "; graded one submission per run below"
+                for case in hostile.EVERY:
+                    outcome = _run(_as_revision(worktree, GRADE + [
+                        "--course", str(old_course), f"--student={case.student}"]), 120)
+                    score = _scores(old_course)[case.student]
+                    before[case.student] = (score if score != "not graded" else
+                                            f"run lost: {outcome}")
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=REPO,
                            check=False, capture_output=True)
