@@ -53,7 +53,9 @@ RULES = {
     "grader-api": "uses the grader's check API from solution code",
     "hooks": "hooks into IPython's cell execution, error display or kernel messaging",
     "dynamic-class": "creates a class dynamically with type(name, bases, namespace)",
+    "unscannable": "could not be scanned",
 }
+MAX_SCANNED_CHARS = 1_000_000  # per cell; a larger cell is flagged, not read
 
 
 class _Scanner(ast.NodeVisitor):
@@ -228,10 +230,15 @@ def scan_code(cells: Iterable[tuple[int, str]], graded: set[str]) -> list[dict]:
         code = "\n".join("pass" if line.lstrip().startswith(("%", "!")) else line
                          for line in source.splitlines())
         scanner = _Scanner(graded)
-        try:
-            scanner.visit(ast.parse(code))
-        except SyntaxError:
-            continue  # it will fail to run; nothing it does can matter
+        if len(code) > MAX_SCANNED_CHARS:
+            scanner.found.append(("unscannable", 0, f"{len(code)} characters of code in one cell"))
+        else:
+            try:
+                scanner.visit(ast.parse(code))
+            except SyntaxError:
+                continue  # it will fail to run; nothing it does can matter
+            except (RecursionError, MemoryError):
+                scanner.found.append(("unscannable", 0, "code nested too deeply to read"))
         for rule, line, what in scanner.found:
             if (rule, index) in seen:
                 continue

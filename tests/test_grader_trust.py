@@ -276,3 +276,12 @@ def test_a_grader_failure_is_retried_once_then_recorded(tmp_path):
     assert autograde._load_result(task["result_path"], "f1") == second
     # New bytes (a new fingerprint) get a fresh first try.
     assert autograde._load_result(task["result_path"], "f2") is None
+
+
+def test_code_too_deep_or_too_long_to_scan_is_flagged_not_a_grader_error():
+    from grader.integrity import scan_code
+
+    deep = "x = " + "1 + " * 200_000 + "1"
+    assert [f["rule"] for f in scan_code([(0, deep)], set())] == ["unscannable"]
+    long = "x = 1\n" * 300_000
+    assert "characters of code" in scan_code([(3, long)], set())[0]["detail"]
