@@ -5,6 +5,7 @@ documentation fixes."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from grading_corpus import corpus, harness
+from grading_corpus import corpus, harness, hostile
 
 from grader import term
 from grader.course import Course, CourseError
@@ -211,6 +212,8 @@ def _make(course: Path, *targets: str, ps: str):
 def test_make_succeeds_when_everything_was_graded_and_skips_unreleased(fixture_course):
     harness.write_submission(fixture_course, corpus.BY_STUDENT["honest"])
     harness.write_submission(fixture_course, corpus.BY_STUDENT["malformed_json"])
+    harness.write_submission(fixture_course, dataclasses.replace(
+        corpus.BY_STUDENT["honest"], student="wrong_mean", running_mean=hostile.MEAN_WRONG))
     (fixture_course / "source" / "ps_later").mkdir()
     backups = fixture_course / ".grader" / "backups"
     before = len(list(backups.glob("gradebook-*.db")))
@@ -219,6 +222,9 @@ def test_make_succeeds_when_everything_was_graded_and_skips_unreleased(fixture_c
     assert "== autograde ps_later: skipped, not released yet" in done.stdout
     assert "some submissions NEED ATTENTION" in done.stdout  # malformed_json, loudly
     assert (fixture_course / "feedback" / "honest" / "fx_rnn" / "fx_rnn.html").exists()
+    # the failing visible assertion's own message is shown to the student
+    page = (fixture_course / "feedback" / "wrong_mean" / "fx_rnn" / "fx_rnn.html").read_text()
+    assert "one mean per prefix" in page
     assert len(list(backups.glob("gradebook-*.db"))) == before + 1
 
 
