@@ -3,13 +3,14 @@
 For one decoder step with query ``S (n, h_q)`` (the decoder's previous state)
 and encoder states ``H_enc (T, n, h_k)``::
 
-    E_t     = tanh(S W_q + H_enc_t W_k)          (n, a)             (ch7-attention-energy)
-    e_t     = E_t v                              (n,)               (ch7-attention-score)
+    E_t     = tanh(S W_q + H_enc_t W_k)          (n, a)             } (ch7-attention-score)
+    e_t     = E_t v                              (n,)               }
     alpha_t = exp(e_t) / sum_s exp(e_s)          over t = 1 .. T    (ch7-attention-weights)
     c       = sum_t alpha_t H_enc_t              (n, h_k)           (ch7-attention-context)
 
-with ``W_q (h_q, a)``, ``W_k (h_k, a)``, ``v (a,)``. Positions where
-``mask`` is False (padding after a short source) get ``alpha_t = 0``. The
+(the chapter writes the score ``e_t`` as ``beta_{t,j}``, the energy ``E_t``
+inside eq. (ch7-attention-score)), with ``W_q (h_q, a)``, ``W_k (h_k, a)``,
+``v (a,)``. Positions where ``mask`` is False (padding after a short source) get ``alpha_t = 0``. The
 context ``c`` is computed afresh at every decoder step, so the decoder is no
 longer limited to what the encoder's final state could hold.
 """
@@ -49,7 +50,7 @@ def length_mask(lengths, T: int) -> np.ndarray:
 
 
 def attention_forward(S, H_enc, W_q, W_k, v, mask=None):
-    """Context vector and attention weights, eqs. (ch7-attention-energy)-(ch7-attention-context).
+    """Context vector and attention weights, eqs. (ch7-attention-score)-(ch7-attention-context).
 
     Args:
         S: decoder query, ``(n, h_q)``.
