@@ -10,9 +10,10 @@ and encoder states ``H_enc (T, n, h_k)``::
 
 (the chapter writes the score ``e_t`` as ``beta_{t,j}``, the energy ``E_t``
 inside eq. (ch7-attention-score)), with ``W_q (h_q, a)``, ``W_k (h_k, a)``,
-``v (a,)``. Positions where ``mask`` is False (padding after a short source) get ``alpha_t = 0``. The
-context ``c`` is computed afresh at every decoder step, so the decoder is no
-longer limited to what the encoder's final state could hold.
+``v (a,)``. Positions where ``mask`` is False (padding after a short source)
+get ``alpha_t = 0``. The context ``c`` is computed afresh at every decoder
+step, so the decoder is no longer limited to what the encoder's final state
+could hold.
 """
 
 from __future__ import annotations
