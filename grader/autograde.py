@@ -365,7 +365,9 @@ def autograde(options: AutogradeOptions, log: Callable[[str], None] = print) -> 
         students = [s for s in students if s in set(options.students)]
     tasks, cached, refused = [], [], []
     for student in students:
+        staging_started = time.monotonic()
         staged = prepared.stage(student)
+        stage_seconds = time.monotonic() - staging_started
         fingerprint = prepared.fingerprint(student, staged.digest)
         result_path = course.result_path(options.assignment, student)
         if staged.refused is not None:
@@ -380,7 +382,7 @@ def autograde(options: AutogradeOptions, log: Callable[[str], None] = print) -> 
                       "autograded_dir": course.path("autograded", student, options.assignment),
                       "result_path": result_path, "fingerprint": fingerprint,
                       "timestamp": _timestamp(staged.directory),
-                      "staging_problems": staged.problems})
+                      "staging_problems": staged.problems, "stage_seconds": stage_seconds})
 
     from grader.gradebook import commit_result
 

@@ -92,6 +92,7 @@ class NotebookRun:
     elapsed: float
     sandboxed: bool
     problems: list[dict] = dataclasses.field(default_factory=list)
+    kernel_start: float = 0.0  # seconds spent starting kernels (every attempt)
 
 
 @dataclasses.dataclass
@@ -594,6 +595,7 @@ def run_cells(sources: Sequence[str | None], settings: ExecutionSettings, *,
     problems: list[dict] = []
     attempts = 0
     sandboxed = False
+    kernel_start = 0.0
     while True:
         attempts += 1
         runs: list[CellRun] = []
@@ -602,13 +604,16 @@ def run_cells(sources: Sequence[str | None], settings: ExecutionSettings, *,
                                  mode=mode, programs=programs)
         sandboxed = kernel.sandboxed
         try:
+            starting = time.monotonic()
             kernel.start()
+            kernel_start += time.monotonic() - starting
         except KernelStartError as error:
             kernel.shutdown()
             problems.append({"kind": "kernel-start", "detail": str(error)[:2000]})
             runs = [CellRun(index=i, status="not-run", detail="the kernel could not start")
                     for i in range(len(sources))]
-            return NotebookRun(runs, attempts, time.monotonic() - started, sandboxed, problems)
+            return NotebookRun(runs, attempts, time.monotonic() - started, sandboxed, problems,
+                               kernel_start)
         try:
             for index, source in enumerate(sources):
                 if index in replaced:
@@ -654,4 +659,5 @@ def run_cells(sources: Sequence[str | None], settings: ExecutionSettings, *,
                 for i in range(last + 1, len(sources))]
             problems.append({"kind": "gave-up", "detail": reason})
             break
-    return NotebookRun(runs, attempts, time.monotonic() - started, sandboxed, problems)
+    return NotebookRun(runs, attempts, time.monotonic() - started, sandboxed, problems,
+                       kernel_start)

@@ -20,7 +20,14 @@ import nbformat
 from grader import assertions, integrity, notebook, payload
 from grader.checks import neutral_call
 from grader.executor import ExecutionSettings, NotebookRun, run_cells
-from grader.notebook import ROLE_MANUAL, ROLE_SOLUTION, ROLE_TASK, ROLE_TEST, NotebookModel
+from grader.notebook import (
+    ROLE_LOCKED,
+    ROLE_MANUAL,
+    ROLE_SOLUTION,
+    ROLE_TASK,
+    ROLE_TEST,
+    NotebookModel,
+)
 from grader.verdicts import (
     CheckResult,
     CheckSpec,
@@ -293,12 +300,15 @@ def ungraded_notebook(model: NotebookModel, status: str, detail: str) -> dict:
 def grade_notebook(context: GradingContext, model: NotebookModel, student_nb: Any,
                    submission_dir: str) -> tuple[dict, Any]:
     """Run and judge one submitted notebook; returns (result, executed notebook)."""
+    began = time.monotonic()
     nb, infos, flags = notebook.build_submission(model, student_nb)
     problems: list[dict] = list(flags)
     problems += integrity.scan_code(notebook.student_code(nb, infos), context.graded_names)
     sources, programs, plans = test_programs(model, nb, infos)
+    prepared = time.monotonic()
     run: NotebookRun = run_cells(sources, context.settings, submission_dir=submission_dir,
                                  work_name=context.assignment, programs=programs)
+    judging = time.monotonic()
     problems += [dict(p) for p in run.problems]
     if not run.sandboxed:
         problems.append({"kind": "unsandboxed", "detail": "graded without a sandbox"})
@@ -352,11 +362,21 @@ def grade_notebook(context: GradingContext, model: NotebookModel, student_nb: An
     executed = notebook.attach_outputs(nb, run.cells)
     verdict_outputs(executed, infos, cells, checks)
     score = sum(g["auto_score"] or 0.0 for g in grades.values())
+    by_role: dict[str, float] = {}
+    for info, cell_run in zip(infos, run.cells, strict=True):
+        key = {ROLE_TEST: "test_cells", ROLE_LOCKED: "course_cells"}.get(info.role, "student_cells")
+        by_role[key] = by_role.get(key, 0.0) + cell_run.elapsed
+    timings = {"prepare": prepared - began, "kernel_start": run.kernel_start,
+               "course_cells": by_role.get("course_cells", 0.0),
+               "student_cells": by_role.get("student_cells", 0.0),
+               "test_cells": by_role.get("test_cells", 0.0),
+               "judge": time.monotonic() - judging, "run": run.elapsed}
     result = {"notebook": model.name, "status": "graded", "score": round(score, 6),
               "max_score": sum(model.max_scores.values()), "cells": cells, "checks": checks,
               "grades": grades, "comments": comments, "problems": problems,
               "attempts": run.attempts, "elapsed": round(run.elapsed, 3),
-              "sandboxed": run.sandboxed, "answers": answer_digests(nb, infos)}
+              "sandboxed": run.sandboxed, "answers": answer_digests(nb, infos),
+              "timings": {k: round(v, 4) for k, v in timings.items()}}
     return result, executed
 
 
@@ -455,7 +475,8 @@ def worker_killed_summary(context: GradingContext, task: dict, attempts: int) ->
 
 def grade_submission(context: GradingContext, student: str, submission_dir: str,
                      autograded_dir: str, result_path: str, fingerprint: str,
-                     timestamp: str | None, staging_problems: list[dict] | None = None) -> dict:
+                     timestamp: str | None, staging_problems: list[dict] | None = None,
+                     stage_seconds: float = 0.0) -> dict:
     """Grade every notebook of one (staged) submission; write the result file atomically."""
     prepare_worker(context)
     started = time.monotonic()
@@ -491,6 +512,7 @@ def grade_submission(context: GradingContext, student: str, submission_dir: str,
     if timestamp is not None:
         _atomic_write(os.path.join(autograded_dir, "timestamp.txt"), timestamp)
     summary = _summary(context, student, fingerprint, timestamp, notebooks, problems, started)
+    summary["stage_seconds"] = round(stage_seconds, 4)
     _atomic_write(result_path, json.dumps(summary, indent=1, sort_keys=True))
     return summary
 

@@ -144,7 +144,12 @@ def graded_corpus(base: Path) -> tuple[Path, subprocess.CompletedProcess]:
 
 
 def sandbox_processes() -> list[int]:
-    """Live (non-zombie) processes owned by any sandbox uid."""
+    """Live (non-zombie) processes of sandboxes whose grading worker is gone: leftovers.
+
+    A sandbox uid is ``UID_BASE`` + the pid of the worker that owns it; processes of a
+    worker that is still running (another grading run on the same machine) are not
+    leftovers of this one.
+    """
     from grader import sandbox
 
     found = []
@@ -152,5 +157,7 @@ def sandbox_processes() -> list[int]:
         if entry.isdigit():
             uid = sandbox._proc_status_uid(entry, include_zombies=False)
             if uid is not None and sandbox.UID_BASE <= uid < sandbox.UID_BASE + sandbox.UID_SPAN:
-                found.append(int(entry))
+                owner = uid - sandbox.UID_BASE
+                if sandbox._proc_status_uid(str(owner)) != 0:  # the worker (root) is gone
+                    found.append(int(entry))
     return found
