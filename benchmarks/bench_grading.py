@@ -18,6 +18,13 @@ already holds submissions is used instead (it is copied, never modified).
     .venv/bin/python benchmarks/bench_grading.py               # fixture, 8 submissions
     .venv/bin/python benchmarks/bench_grading.py --submissions 16 --repeat 2
     .venv/bin/python benchmarks/bench_grading.py --baseline-ref 14cea15  # vs an older grader
+    .venv/bin/python benchmarks/bench_grading.py --problem-set ps2_rnn_forward --skip-nbgrader
+
+With ``--problem-set`` the submissions are copies of that problem set's reference
+solution; the table of where one notebook's time goes (staging, reading the
+notebook, sandbox and kernel start, the course's own cells, the student's cells,
+the test cells, judging outside the kernel, the coordinator) is read from the
+timings the grader writes into each result file.
 
 Every configuration is also timed on one submission alone: that is the fixed
 cost of a command (imports, the gradebook, starting workers); the marginal
@@ -90,6 +97,69 @@ def _as_revision(worktree: Path, argv: list[str]) -> list[str]:
             str(worktree), str(REPO), *argv]
 
 
+BUILD_PROBLEM_SET = """
+import sys
+from pathlib import Path
+sys.path.insert(0, "tests")
+import assignments_pipeline as pipeline
+target, ps, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+course = pipeline.make_course_copy(target, (ps,))
+release = pipeline.load(pipeline.generate(course, ps))
+answers = pipeline.reference_answers(pipeline.source_notebook(course, ps))
+for i in range(n):
+    pipeline.write_submission(course, f"student{i:03d}", ps, pipeline.fill_answers(release, answers))
+print(course)
+"""
+
+
+def _problem_set_course(worktree: Path | None, target: Path, ps: str, submissions: int,
+                        env: dict) -> Path:
+    """A course of one problem set with ``submissions`` copies of its reference solution."""
+    argv = [sys.executable, "-c", BUILD_PROBLEM_SET, str(target), ps, str(submissions)]
+    if worktree is not None:
+        argv = _as_revision(worktree, argv)
+    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"building the course of {ps} failed:\n{done.stderr[-3000:]}")
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+BREAKDOWN = ("stage", "prepare", "kernel_start", "course_cells", "student_cells", "test_cells",
+             "judge")
+
+
+def _breakdown(course: Path, assignment: str) -> dict[str, float]:
+    """Mean seconds per notebook of each phase, from the result files of a run."""
+    rows = []
+    for path in (course / ".grader" / "results" / assignment).glob("*.json"):
+        summary = json.loads(path.read_text())
+        for nb in summary.get("notebooks", []):
+            timings = nb.get("timings")
+            if timings:
+                rows.append(dict(timings, stage=summary.get("stage_seconds", 0.0),
+                                 worker=summary.get("elapsed", 0.0) / len(summary["notebooks"])))
+    if not rows:
+        return {}
+    return {key: statistics.mean(r.get(key, 0.0) for r in rows)
+            for key in (*BREAKDOWN, "run", "worker")}
+
+
+def _print_breakdown(breakdown: dict[str, float], wall_per_notebook: float) -> None:
+    labels = {"stage": "staging (coordinator)", "prepare": "reading and merging the notebook",
+              "kernel_start": "sandbox and kernel start", "course_cells": "course cells (imports)",
+              "student_cells": "the student's cells", "test_cells": "test cells (checks run)",
+              "judge": "judging outside the kernel"}
+    print("\nwhere one notebook's time goes (1 worker, sandboxed; mean seconds per notebook)")
+    for key in BREAKDOWN:
+        print(f"  {labels[key]:34} {breakdown[key]:7.3f}")
+    inside = breakdown["run"] - sum(breakdown[k] for k in ("kernel_start", "course_cells",
+                                                             "student_cells", "test_cells"))
+    print(f"  {'kernel stop, messages, re-runs':34} {inside:7.3f}")
+    other = wall_per_notebook - breakdown["worker"] - breakdown["stage"]
+    print(f"  {'coordinator (commit, scheduling)':34} {other:7.3f}   "
+          f"(wall per notebook {wall_per_notebook:.3f})")
+
+
 def _fixture_course_of(worktree: Path, base: Path, submissions: int, env: dict) -> Path:
     """The fixture course with the same submissions, built by another revision's own harness."""
     done = subprocess.run(_as_revision(worktree, [sys.executable, "-c", BUILD_FIXTURE, str(base),
@@ -136,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="fixture course: number of submissions (default 8)")
     parser.add_argument("--course", type=Path, help="a generated course with submissions")
     parser.add_argument("--assignment", help="assignment of --course")
+    parser.add_argument("--problem-set", metavar="PS",
+                        help="a problem set of the course (assignments/source/PS), graded on "
+                             "--submissions copies of its reference solution")
     parser.add_argument("--repeat", type=int, default=1, help="timings per configuration")
     parser.add_argument("--skip-nbgrader", action="store_true", help="no nbgrader baseline")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -152,7 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     env = harness.environment()
     base = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     try:
-        if args.course:
+        if args.problem_set:
+            course = _problem_set_course(None, base / "bench-source", args.problem_set,
+                                         args.submissions, env)
+            assignment = args.problem_set
+        elif args.course:
             course, assignment = _own_course(base, args.course.resolve(), args.assignment)
         else:
             course, assignment = _fixture_course(base, args.submissions)
@@ -170,7 +247,10 @@ def main(argv: list[str] | None = None) -> int:
             baseline_dir = base / "baseline-worktree"
             subprocess.run(["git", "worktree", "add", "--detach", str(baseline_dir),
                             args.baseline_ref], cwd=REPO, check=True, capture_output=True)
-            if args.course:
+            if args.problem_set:  # built by that revision (its helpers, its notebooks)
+                baseline_course = _problem_set_course(baseline_dir, base / "baseline-build",
+                                                      args.problem_set, args.submissions, env)
+            elif args.course:
                 baseline_course = base / "bench-source-baseline"
                 shutil.copytree(course, baseline_course)
                 shutil.rmtree(baseline_course / ".grader", ignore_errors=True)
@@ -193,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_nbgrader:
             configurations["nbgrader autograde (baseline)"] = [
                 sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"]
+        breakdowns: list[dict[str, float]] = []
         timings: dict[str, list[float]] = {name: [] for name in configurations}
         cpu: dict[str, list[float]] = {name: [] for name in configurations}
         single: dict[str, list[float]] = {name: [] for name in configurations}
@@ -218,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
                     else:
                         timings[name].append(seconds)
                         cpu[name].append(used)
+                        if name == "grader, 1 worker, sandboxed":
+                            breakdowns.append(_breakdown(copy, assignment))
                     print(f"  {name}{' (1 submission)' if only_one else ''}: {seconds:.1f} s wall, "
                           f"{used:.1f} s CPU (exit {code})", file=sys.stderr)
         rows = {name: statistics.median(values) for name, values in timings.items()}
@@ -250,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
                 new = marginal[f"grader, {label}{', sandboxed'}"]
                 print(f"this grader vs grader@{args.baseline_ref}, {label}: {new:.2f} vs "
                       f"{old:.2f} s per notebook (ratio {new / old:.2f})")
+        if breakdowns and breakdowns[0]:
+            merged = {key: statistics.median(b[key] for b in breakdowns) for key in breakdowns[0]}
+            _print_breakdown(merged, rows["grader, 1 worker, sandboxed"] / n)
         if "nbgrader autograde (baseline)" in rows:
             baseline = marginal["nbgrader autograde (baseline)"]
             print(f"plain nbgrader autograde: {baseline:.2f} s per notebook (serial, no sandbox); "
