@@ -84,6 +84,13 @@ BUGGY_SUBMISSIONS: dict[str, list[Patch]] = {
               "candidates.append((float(log_prob), row, token))"),
         Patch("greedy_ignores_eos", "greedy decoding does not stop at the end token",
               "greedy_decode", "        if previous == eos:\n            break\n", ""),
+        Patch("decoder_scored_on_input",
+              "the decoder step scores O_t against the token it has just read (off by one)",
+              "decoder_step_forward", "log_probs[rows[keep], y_target[keep]]",
+              "log_probs[rows[keep], y_in[keep]]"),
+        Patch("padding_not_masked",
+              "decoder_step_backward sends gradient from the padding rows too",
+              "decoder_step_backward", "    dO *= dloss * keep[:, None]\n", "    dO *= dloss\n"),
     ],
 }
 

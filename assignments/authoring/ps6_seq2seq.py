@@ -10,20 +10,25 @@
 #
 # 1. `embedding_forward` (2 points) and `embedding_backward` (3 points)
 # 2. `bidirectional_rnn_forward` (4 points) and `bidirectional_rnn_backward` (4 points)
-# 3. `teacher_forcing` (2 points)
+# 3. `teacher_forcing` (2 points), `decoder_step_forward` (3 points) and
+#    `decoder_step_backward` (4 points)
 # 4. `greedy_decode` (3 points) and `beam_search` (4 points)
 # 5. Two short written answers (4 points, graded by hand)
 #
 # Names, signatures and shapes are fixed; the notation is the book's (rows
 # are examples, sequences are time-major `(T, n, ...)`). Calling `rnn_lib`'s
 # embedding, recurrent layers or decoders is not allowed and is checked: write
-# the time loops yourself. Compute in the dtype of the inputs.
+# the time loops yourself (the one exception: part 3's decoder step calls the
+# GRU step you wrote in ps4, `gru_step_forward` / `gru_step_backward`).
+# Compute in the dtype of the inputs.
 #
 # Hidden tests, added at grading time, compare with PyTorch
-# (`nn.Embedding`, `nn.RNN(bidirectional=True)` and automatic
-# differentiation, in float64) and with `rnn_lib`'s decoders, including
-# sequences of length 1, a beam wider than the vocabulary and an end token
-# that comes first, with partial credit per case or per gradient. A backward
+# (`nn.Embedding`, `nn.RNN(bidirectional=True)`, `nn.GRUCell` with
+# `cross_entropy`, and automatic differentiation, in float64), with numerical
+# gradients and with `rnn_lib`'s decoders, including sequences of length 1,
+# one example, a step where every target is padding, a beam wider than the
+# vocabulary and an end token that comes first, with partial credit per case
+# or per gradient. A backward
 # pass is tested through your own forward pass's cache, so get the forward
 # right first.
 
@@ -32,7 +37,7 @@ import warnings
 
 import numpy as np
 
-from rnn_lib import numerical_gradient, relative_error
+from rnn_lib import gru_step_backward, gru_step_forward, numerical_gradient, relative_error
 
 warnings.filterwarnings("ignore", category=RuntimeWarning)
 warnings.filterwarnings("ignore", category=UserWarning)
@@ -345,6 +350,164 @@ from course_checks import ps6 as grading
 cases = grading.teacher_forcing_cases()
 runs = grading.run_teacher_forcing(teacher_forcing, cases)
 grading.check_teacher_forcing(cases, runs, points=1)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### The decoder's loss at one step
+#
+# With these arrays, decoder step $t$ (row `k = t - 1` of both arrays) reads
+# the **previous** target token and is scored on the **next** one, eqs.
+# (ch7-decoder) and (ch7-decoder-output) of the chapter:
+#
+# $$\mathbf{S}_t = \operatorname{GRU}_{\text{dec}}\bigl(\mathbf{W}^{\text{tgt}}_e[y_{t-1}],\,
+#   \mathbf{S}_{t-1}\bigr), \qquad
+#   \mathbf{O}_t = \mathbf{S}_t\mathbf{W}_{hq} + \mathbf{b}_q, \qquad
+#   \mathcal{L}_t = -\sum_{i} m_{t,i}\, \log \operatorname{softmax}(\mathbf{O}_t)_{i,\, y_{t,i}},$$
+#
+# where the **input** $y_{t-1}$ is `y_in = dec_in[k]` (so $\langle\text{bos}\rangle$ at the
+# first step), the **target** $y_t$ is `y_target = dec_target[k]`, and $m_{t,i} = 0$ when
+# `y_target[i] == pad` (a sequence that has already ended), 1 otherwise. Never score
+# $\mathbf{O}_t$ against `y_in`: that is the token the decoder has just read.
+# $\mathcal{L}_t$ is a **sum** over the real target tokens of the step, not a mean: the
+# minibatch loss (ch7-teacher-forcing) is $\frac{1}{N}\sum_t \mathcal{L}_t$ with $N$ the
+# number of non-padding targets of the whole batch (a mean per step would give the
+# tokens of a step with many finished sequences more weight).
+#
+# The GRU is ps4's: call `gru_step_forward` and `gru_step_backward` (imported from
+# `rnn_lib` in the setup cell; its columns are in PyTorch's order r, z, n). Write the
+# embedding lookup, the output layer and the masked cross-entropy yourself, with a
+# numerically stable log-softmax (subtract each row's largest logit).
+
+# %% solution id=decoder_step_forward
+def decoder_step_forward(y_in, y_target, S_prev, E_tgt, W_x, W_h, b_x, b_h, W_hq, b_q, pad):
+    """One teacher-forced decoder step and its masked cross-entropy.
+
+    Args:
+        y_in: the tokens the decoder reads, (n,) int (a row of dec_in).
+        y_target: the tokens it is scored on, (n,) int (the same row of dec_target).
+        S_prev: the previous decoder state, (n, h).
+        E_tgt (V, e); W_x (e, 3h), W_h (h, 3h), b_x, b_h (3h,): the GRU;
+        W_hq (h, V), b_q (V,): the output layer.
+        pad: the padding token; rows whose target is pad add nothing.
+
+    Returns:
+        loss (a float, the sum over the non-padding rows), S (n, h) and a cache
+        for decoder_step_backward.
+    """
+    ### BEGIN SOLUTION
+    X = E_tgt[y_in]
+    S, gru_cache = gru_step_forward(X, S_prev, W_x, W_h, b_x, b_h)
+    O = S @ W_hq + b_q
+    shifted = O - O.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    keep = y_target != pad
+    rows = np.arange(len(y_target))
+    loss = -log_probs[rows[keep], y_target[keep]].sum()
+    cache = (y_in, y_target, keep, S, log_probs, W_hq, E_tgt.shape, gru_cache)
+    return float(loss), S, cache
+    ### END SOLUTION
+
+# %% test id=test_decoder_step_forward_visible points=1
+rng = np.random.default_rng(2)
+V, e, h, pad = 6, 3, 4, 1
+E_tgt, S_prev = rng.normal(size=(V, e)), np.tanh(rng.normal(size=(3, h)))
+W_x, W_h = rng.normal(size=(e, 3 * h)), rng.normal(size=(h, 3 * h))
+b_x, b_h = rng.normal(size=3 * h), rng.normal(size=3 * h)
+W_hq, b_q = rng.normal(size=(h, V)), rng.normal(size=V)
+y_in, y_target = np.array([0, 4, 5]), np.array([4, 3, pad])  # row 2 has already ended
+loss, S, _ = decoder_step_forward(y_in, y_target, S_prev, E_tgt, W_x, W_h, b_x, b_h, W_hq, b_q,
+                                  pad)
+S_expected, _ = gru_step_forward(E_tgt[y_in], S_prev, W_x, W_h, b_x, b_h)
+O = S_expected @ W_hq + b_q
+log_p = O - np.log(np.exp(O).sum(axis=1, keepdims=True))
+assert isinstance(S, np.ndarray) and S.shape == (3, h), "S should have shape (n, h) = (3, 4)"
+assert np.allclose(S, S_expected), "S is the GRU step from the embedding of the INPUT token y_in"
+assert isinstance(loss, float), f"return the loss as a Python float, got {type(loss).__name__}"
+assert np.isclose(loss, -(log_p[0, 4] + log_p[1, 3])), \
+    "score O_t on the NEXT token (y_target), not the one just read (y_in); skip padding rows"
+loss_ended, _, _ = decoder_step_forward(y_in, np.array([pad, pad, pad]), S_prev, E_tgt, W_x, W_h,
+                                        b_x, b_h, W_hq, b_q, pad)
+assert loss_ended == 0.0, f"every target is padding: the loss should be 0, got {loss_ended}"
+
+# %% test id=test_decoder_step_forward_hidden points=2
+# Hidden tests: they are added and run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+from course_checks import ps6 as grading
+
+cases = grading.decoder_step_forward_cases()
+runs = grading.run_decoder_step_forward(decoder_step_forward, cases)
+grading.check_decoder_step_forward(cases, runs, points=2)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# The backward pass receives `dloss`, the gradient of $\mathcal{L}_t$ (for the minibatch
+# loss, $1/N$), and `dS`, the gradient of $\mathbf{S}_t$ that the *later* steps send back
+# (zeros at the last step). The gradient of the logits is
+# $\texttt{dloss}\cdot m_{t,i}\,(\operatorname{softmax}(\mathbf{O}_t)_i -
+# \operatorname{onehot}(y_{t,i}))$: zero on the padding rows. $\mathbf{S}_t$ receives that
+# through $\mathbf{W}_{hq}$ *plus* `dS`; the embedding's gradient goes to the rows of the
+# tokens the decoder **read** (`y_in`), adding up over repeated tokens.
+
+# %% solution id=decoder_step_backward
+def decoder_step_backward(dloss, dS, cache):
+    """Gradients of decoder_step_forward.
+
+    Args:
+        dloss: the gradient of the step's loss (a float).
+        dS: the gradient of S from the later steps, (n, h).
+        cache: from decoder_step_forward.
+
+    Returns:
+        dS_prev (n, h), dE_tgt (V, e), dW_x, dW_h, db_x, db_h, dW_hq (h, V), db_q (V,).
+    """
+    ### BEGIN SOLUTION
+    y_in, y_target, keep, S, log_probs, W_hq, E_shape, gru_cache = cache
+    dO = np.exp(log_probs)
+    dO[np.arange(len(y_target)), y_target] -= 1.0
+    dO *= dloss * keep[:, None]
+    dW_hq = S.T @ dO
+    db_q = dO.sum(axis=0)
+    dX, dS_prev, dW_x, dW_h, db_x, db_h = gru_step_backward(dS + dO @ W_hq.T, gru_cache)
+    dE_tgt = np.zeros(E_shape, dtype=dX.dtype)
+    np.add.at(dE_tgt, y_in, dX)
+    return dS_prev, dE_tgt, dW_x, dW_h, db_x, db_h, dW_hq, db_q
+    ### END SOLUTION
+
+# %% test id=test_decoder_step_backward_visible points=1
+dS = rng.normal(size=(3, h))
+_, _, cache = decoder_step_forward(y_in, y_target, S_prev, E_tgt, W_x, W_h, b_x, b_h, W_hq, b_q,
+                                   pad)
+grads = decoder_step_backward(0.5, dS, cache)
+assert len(grads) == 8, "return dS_prev, dE_tgt, dW_x, dW_h, db_x, db_h, dW_hq and db_q"
+assert grads[0].shape == (3, h) and grads[1].shape == (V, e), "dS_prev is (n, h), dE_tgt (V, e)"
+
+
+def step_objective(S_prev, E_tgt, W_hq):
+    loss, S, _ = decoder_step_forward(y_in, y_target, S_prev, E_tgt, W_x, W_h, b_x, b_h, W_hq,
+                                      b_q, pad)
+    return 0.5 * loss + np.sum(S * dS)
+
+
+numeric_W_hq = numerical_gradient(lambda W: step_objective(S_prev, E_tgt, W), W_hq.copy())
+assert relative_error(grads[6], numeric_W_hq) < 1e-6, "dW_hq disagrees with the numerical gradient"
+numeric_E = numerical_gradient(lambda E: step_objective(S_prev, E, W_hq), E_tgt.copy())
+assert relative_error(grads[1], numeric_E) < 1e-6, "dE_tgt disagrees with the numerical gradient"
+assert np.array_equal(grads[1][3], np.zeros(e)), "token 3 is a target, never read: no gradient"
+numeric_S = numerical_gradient(lambda S: step_objective(S, E_tgt, W_hq), S_prev.copy())
+assert relative_error(grads[0], numeric_S) < 1e-6, "dS_prev disagrees with the numerical gradient"
+_, _, cache = decoder_step_forward(y_in, np.array([pad, pad, pad]), S_prev, E_tgt, W_x, W_h, b_x,
+                                   b_h, W_hq, b_q, pad)
+grads = decoder_step_backward(1.0, np.zeros((3, h)), cache)
+assert np.array_equal(grads[7], np.zeros(V)), "padding rows send no gradient: db_q should be 0"
+
+# %% test id=test_decoder_step_backward_hidden points=3
+# Hidden tests: they are added and run when your notebook is graded.
+### BEGIN HIDDEN TESTS
+from course_checks import ps6 as grading
+
+cases = grading.decoder_step_backward_cases()
+runs = grading.run_decoder_step_backward(decoder_step_forward, decoder_step_backward, cases)
+grading.check_decoder_step_backward(cases, runs, points=3)
 ### END HIDDEN TESTS
 
 # %% [markdown]

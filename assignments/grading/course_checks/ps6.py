@@ -1,7 +1,9 @@
 """Hidden-test helpers for problem set 6: embeddings, a bidirectional RNN, decoding.
 
 Oracles in float64: ``torch.nn.Embedding`` and its autograd, ``torch.nn.RNN(...,
-bidirectional=True)`` and its autograd, :func:`rnn_lib.seq2seq.greedy_decode` and
+bidirectional=True)`` and its autograd, one teacher-forced decoder step as
+``torch.nn.GRUCell`` with ``cross_entropy(ignore_index=pad, reduction="sum")``, its
+autograd and centred differences, :func:`rnn_lib.seq2seq.greedy_decode` and
 :func:`rnn_lib.seq2seq.beam_search` on small GRU encoder-decoders (with and without
 attention), and the same search written out below for the toy decoders whose
 next-token distribution depends on the previous token only.
@@ -37,6 +39,7 @@ from course_checks.common import (
 from course_checks.ps4 import _score_gradients as score_gradients  # the same scoring as ps4's
 from grader.declare import kernel_side, verdict
 from rnn_lib.attention import attention_forward
+from rnn_lib.gradcheck import numerical_gradient
 from rnn_lib.gru import gru_forward, gru_step_forward
 from rnn_lib.output import log_softmax
 
@@ -388,6 +391,187 @@ def check_teacher_forcing(cases, runs, points: float) -> float:
         return problems
     return _score_cases("teacher_forcing", points, cases, runs, expected_teacher_forcing,
                         problem_of)
+
+
+# --------------------------------------------------------------------------- decoder step loss
+
+DECODER_GRADIENTS = ("dS_prev", "dE_tgt", "dW_x", "dW_h", "db_x", "db_h", "dW_hq", "db_q")
+
+
+@kernel_side
+def run_decoder_step_forward(function, cases) -> list[StudentRun]:
+    """Step (b): the student's (loss, S) (the cache is not graded)."""
+    return run_cases(function, cases, FORBIDDEN, project=leading_outputs(2, "(loss, S, cache)"))
+
+
+@kernel_side
+def run_decoder_step_backward(forward, backward, cases) -> list[StudentRun]:
+    """Step (b): the student's eight gradients, through the student's own forward cache.
+
+    The case's last two arguments are the upstream gradients ``dloss`` and ``dS``.
+    """
+    project = tuple_of(len(DECODER_GRADIENTS), "(" + ", ".join(DECODER_GRADIENTS) + ")")
+    runs = []
+    for case in cases:
+        inputs, (dloss, dS) = case.args[:-2], case.args[-2:]
+
+        def both(inputs=inputs, dloss=dloss, dS=dS):
+            cache = forward(*inputs)[-1]
+            return backward(dloss, dS, cache)
+
+        runs.append(call_student(both, forbidden=FORBIDDEN, label=case.label, project=project))
+    return runs
+
+
+@kernel_side
+def decoder_step_inputs(rng, n, V, e, h, *, y_in=None, y_target=None, pad=1, dtype=np.float64,
+                        logit_scale=1.0) -> tuple:
+    """``(y_in, y_target, S_prev, E_tgt, W_x, W_h, b_x, b_h, W_hq, b_q, pad)``."""
+    y_in = rng.integers(0, V, size=n) if y_in is None else y_in
+    y_target = rng.integers(0, V, size=n) if y_target is None else y_target
+    arrays = [np.tanh(rng.normal(size=(n, h))), rng.normal(size=(V, e)),
+              rng.normal(scale=0.5, size=(e, 3 * h)), rng.normal(scale=0.5, size=(h, 3 * h)),
+              rng.normal(scale=0.5, size=3 * h), rng.normal(scale=0.5, size=3 * h),
+              rng.normal(scale=logit_scale, size=(h, V)), rng.normal(size=V)]
+    return (np.asarray(y_in, np.int64), np.asarray(y_target, np.int64),
+            *(np.asarray(a, dtype) for a in arrays), pad)
+
+
+@kernel_side
+def decoder_step_forward_cases() -> list[Case]:
+    """Step (a): the forward's arguments; pad = 1 unless the label says otherwise."""
+    rng = np.random.default_rng(6005)
+
+    def case(label, n, V, e, h, dtype=np.float64, **kw):
+        return Case(label, decoder_step_inputs(rng, n, V, e, h, dtype=dtype, **kw),
+                    meta={"dtype": dtype})
+
+    return [
+        case("n=4, V=7, e=3, h=5, one row already ended", 4, 7, 3, 5, y_in=[0, 4, 6, 1],
+             y_target=[4, 6, 1, 1]),
+        case("one example (n=1)", 1, 5, 2, 3, y_in=[3], y_target=[2]),
+        case("every target is padding", 3, 6, 3, 4, y_in=[2, 5, 1], y_target=[1, 1, 1]),
+        case("a target of length 1: <bos> in, <eos> out", 3, 5, 2, 4, y_in=[0, 0, 0],
+             y_target=[2, 2, 2]),
+        case("input and target differ in every row, pad = 0", 5, 6, 3, 3,
+             y_in=[1, 2, 3, 4, 5], y_target=[2, 3, 4, 5, 0], pad=0),
+        case("large logits (a numerically stable log-softmax)", 3, 6, 3, 4, y_in=[1, 2, 3],
+             y_target=[4, 5, 0], logit_scale=400.0),
+        case("float32 inputs give a float32 state", 3, 5, 3, 3, dtype=np.float32,
+             y_in=[0, 3, 4], y_target=[3, 4, 1]),
+    ]
+
+
+def _decoder_step_oracle(args, upstream=None):
+    """torch float64: ``(loss, S)``, or with ``upstream = (dloss, dS)`` the eight gradients."""
+    y_in, y_target, S_prev, E_tgt, W_x, W_h, b_x, b_h, W_hq, b_q, pad = args
+    cell = torch.nn.GRUCell(W_x.shape[0], W_h.shape[0], dtype=torch.float64)
+    with torch.no_grad():
+        cell.weight_ih.copy_(_t(W_x).T)
+        cell.weight_hh.copy_(_t(W_h).T)
+        cell.bias_ih.copy_(_t(b_x))
+        cell.bias_hh.copy_(_t(b_h))
+    s_prev, emb, w_hq, bias_q = (_t(a, True) for a in (S_prev, E_tgt, W_hq, b_q))
+    S = cell(torch.nn.functional.embedding(torch.from_numpy(np.asarray(y_in, np.int64)), emb),
+             s_prev)
+    loss = torch.nn.functional.cross_entropy(S @ w_hq + bias_q,
+                                             torch.from_numpy(np.asarray(y_target, np.int64)),
+                                             ignore_index=int(pad), reduction="sum")
+    if upstream is None:
+        return float(loss.detach()), S.detach().numpy()
+    dloss, dS = upstream
+    (float(dloss) * loss + (S * _t(dS)).sum()).backward()
+    return [s_prev.grad.numpy(), emb.grad.numpy(), cell.weight_ih.grad.T.numpy(),
+            cell.weight_hh.grad.T.numpy(), cell.bias_ih.grad.numpy(), cell.bias_hh.grad.numpy(),
+            w_hq.grad.numpy(), bias_q.grad.numpy()]
+
+
+def expected_decoder_step_forward(case: Case):
+    return _decoder_step_oracle(case.args)
+
+
+@verdict(cases=decoder_step_forward_cases)
+def check_decoder_step_forward(cases, runs, points: float) -> float:
+    """Step (c): partial credit per case (the loss and the new state)."""
+    def problem_of(case, run, expected):
+        if (problem := error_problem("decoder_step_forward", run)) is not None:
+            return [problem]
+        (loss, S), (want_loss, want_S) = run.value, expected
+        dtype = case.meta.get("dtype", np.float64)
+        tolerance = _tolerance(dtype)
+        return [scalar_problem(f"decoder_step_forward [{case.label}] loss", loss, want_loss,
+                               **tolerance),
+                array_problem(f"decoder_step_forward [{case.label}] S", S, want_S, dtype=dtype,
+                              **tolerance)]
+    return _score_cases("decoder_step_forward", points, cases, runs,
+                        expected_decoder_step_forward, problem_of)
+
+
+@kernel_side
+def decoder_step_backward_cases() -> list[Case]:
+    """Step (a): the forward's arguments followed by ``dloss`` and ``dS (n, h)``."""
+    rng = np.random.default_rng(6006)
+
+    def case(label, n, V, e, h, dloss=0.25, zero_dS=False, dtype=np.float64, numeric=False,
+             **kw):
+        inputs = decoder_step_inputs(rng, n, V, e, h, dtype=dtype, **kw)
+        dS = np.zeros((n, h)) if zero_dS else rng.normal(size=(n, h))
+        return Case(label, (*inputs, dloss, dS.astype(dtype)),
+                    meta={"dtype": dtype, "numeric": numeric})
+
+    return [
+        case("n=4, V=7, e=3, h=5, one row already ended", 4, 7, 3, 5, y_in=[0, 4, 6, 1],
+             y_target=[4, 6, 1, 1]),
+        case("one example (n=1)", 1, 5, 2, 3, y_in=[3], y_target=[2], dloss=1.0),
+        case("every target is padding: only dS flows back", 3, 6, 3, 4, y_in=[2, 5, 1],
+             y_target=[1, 1, 1]),
+        case("a target of length 1: <bos> in, <eos> out, the last step (dS = 0)", 3, 5, 2, 4,
+             y_in=[0, 0, 0], y_target=[2, 2, 2], zero_dS=True, dloss=1 / 3),
+        case("a token read in several rows (gradients add up), pad = 0", 5, 6, 3, 3,
+             y_in=[4, 4, 2, 4, 0], y_target=[2, 3, 0, 5, 1], pad=0, dloss=0.5),
+        case("against numerical gradients, n=2", 2, 4, 2, 3, y_in=[0, 3], y_target=[3, 2],
+             numeric=True),
+        case("float32 inputs give float32 gradients", 3, 5, 3, 3, dtype=np.float32,
+             y_in=[0, 3, 4], y_target=[3, 4, 1]),
+    ]
+
+
+def expected_decoder_step_backward(case: Case):
+    """torch autograd, or for the ``numeric`` case centred differences of the torch loss."""
+    inputs, upstream = case.args[:-2], case.args[-2:]
+    if not case.meta.get("numeric"):
+        return _decoder_step_oracle(inputs, upstream)
+    dloss, dS = upstream
+    values = [np.array(a, np.float64) for a in inputs[2:10]]
+
+    def objective(position):
+        def f(x):
+            args = (*inputs[:2], *values[:position], x, *values[position + 1:], inputs[10])
+            loss, S = _decoder_step_oracle(args)
+            return float(dloss) * loss + float(np.sum(S * dS))
+        return f
+
+    return [numerical_gradient(objective(k), values[k]) for k in range(len(values))]
+
+
+@verdict(cases=decoder_step_backward_cases)
+def check_decoder_step_backward(cases, runs, points: float) -> float:
+    """Step (c): partial credit per gradient (a gradient's share needs every case right)."""
+    name = "decoder_step_backward"
+    parts = {grad: [] for grad in DECODER_GRADIENTS}
+    for case, run in zip(cases, runs, strict=True):
+        if (problem := error_problem(name, run)) is not None:
+            for grad in DECODER_GRADIENTS:
+                parts[grad].append(problem)
+            continue
+        dtype = case.meta.get("dtype", np.float64)
+        tolerance = ({"rtol": 1e-5, "atol": 1e-8} if case.meta.get("numeric")
+                     else _tolerance(dtype))
+        for grad, got, want in zip(DECODER_GRADIENTS, run.value,
+                                   expected_decoder_step_backward(case), strict=True):
+            parts[grad].append(array_problem(f"{name} [{case.label}] {grad}", got, want,
+                                             dtype=dtype, **tolerance))
+    return partial_credit(points, parts, gate=reference_problem(name, runs))
 
 
 # --------------------------------------------------------------------------- decoding
