@@ -547,3 +547,112 @@ def test_page_renders_on_a_phone(browser: Browser, site_url: str, doc: str):
         assert loaded.outside_requests == [] and loaded.failed_requests == []
     finally:
         loaded.close()
+
+
+# --- active reading: slider figures and questions, with no server -------------------
+
+SLIDERS = {
+    "book/04_bptt": "ch4-slider-lag",
+    "book/05_gating": "ch5-slider-forget-bias",
+    "book/06_char_lm": "ch6-slider-temperature",
+}
+FIGURE_STATE = """id => {
+    const widget = document.getElementById(id);
+    return {frame: widget.getAttribute('data-frame'),
+            data: widget.querySelector('.course-widget-data').innerHTML,
+            note: widget.querySelector('.course-widget-note').textContent,
+            value: widget.querySelector('output').textContent};
+}"""
+
+
+@pytest.mark.parametrize("doc", sorted(SLIDERS))
+def test_slider_figure_moves_with_mouse_and_keys(open_page, doc: str):
+    loaded = open_page(doc)
+    page, widget_id = loaded.page, SLIDERS[doc]
+    slider = page.locator(f"#{widget_id} input[type='range']")
+    slider.wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
+    drawn = page.locator(f"#{widget_id} .course-widget-data > *").count()
+    assert drawn >= (10 if doc == "book/06_char_lm" else 2), f"{doc}: {drawn} marks drawn"
+    before = page.evaluate(FIGURE_STATE, widget_id)
+
+    slider.fill(slider.get_attribute("max"))  # drag to the end
+    moved = page.evaluate(FIGURE_STATE, widget_id)
+    assert moved["frame"] != before["frame"] and moved["data"] != before["data"]
+    assert moved["note"] != before["note"] and moved["value"] != before["value"]
+
+    slider.focus()
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowRight")
+    by_key = page.evaluate(FIGURE_STATE, widget_id)
+    assert by_key["frame"] == "1", by_key["frame"]
+    assert by_key["data"] not in (moved["data"], before["data"]) or before["frame"] == "1"
+    page.keyboard.press("ArrowLeft")
+    assert page.evaluate(FIGURE_STATE, widget_id)["frame"] == "0"
+    assert "course-widget-fallback" not in page.locator(f"#{widget_id}").inner_html()
+    assert loaded.console_errors == [] and loaded.outside_requests == []
+
+
+QUIZ_ANSWERS = {
+    # page: [(kind, right answer, wrong answer)] in the order of the page's questions
+    "book/01_state_machines": [("number", "0.5", "0.25"), ("choice", 1, 0)],
+    "book/02_rnns": [("number", "7772", "7744"), ("choice", 1, 0)],
+    "book/03_language_models": [("number", "4", "0.25"), ("number", "27", "28")],
+    "book/04_bptt": [("number", "0.000977", "0.35"), ("choice", 1, 0)],
+    "book/05_gating": [("number", "0.45", "0.2"), ("choice", 0, 1)],
+    "book/06_char_lm": [("number", "2.72", "1"), ("choice", 1, 2)],
+}
+
+
+def answer_question(page: Page, quiz, kind: str, answer) -> str:
+    if kind == "number":
+        quiz.locator("input[type='text']").fill(str(answer))
+    else:
+        quiz.locator("input[type='radio']").nth(answer).check()
+    quiz.locator("button.course-quiz-check").click()
+    return quiz.locator(".course-quiz-feedback").inner_text()
+
+
+@pytest.mark.parametrize("doc", sorted(QUIZ_ANSWERS))
+def test_questions_answer_right_and_wrong_in_the_page(open_page, doc: str):
+    loaded = open_page(doc)
+    page = loaded.page
+    quizzes = page.locator("main .course-quiz-answer")
+    quizzes.first.locator("button").wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
+    expected = QUIZ_ANSWERS[doc]
+    assert quizzes.count() == len(expected)
+    assert any(kind == "number" for kind, _, _ in expected), f"{doc}: no numeric question"
+    for index, (kind, right, wrong) in enumerate(expected):
+        quiz = quizzes.nth(index)
+        assert quiz.get_attribute("data-kind") == kind
+        feedback = answer_question(page, quiz, kind, wrong)
+        assert feedback.startswith("Not yet."), f"{doc} question {index}: {feedback!r}"
+        assert "course-quiz-wrong" in quiz.get_attribute("class")
+        feedback = answer_question(page, quiz, kind, right)
+        assert feedback.startswith("Right."), f"{doc} question {index}: {feedback!r}"
+        assert "course-quiz-right" in quiz.get_attribute("class")
+    assert loaded.console_errors == [] and loaded.outside_requests == []
+
+
+def test_question_answers_with_the_keyboard(open_page):
+    loaded = open_page("book/03_language_models")
+    page = loaded.page
+    field = page.locator("main .course-quiz-answer input[type='text']").first
+    field.wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
+    field.focus()
+    page.keyboard.type("4")
+    page.keyboard.press("Enter")
+    feedback = page.locator("main .course-quiz-answer .course-quiz-feedback").first
+    assert feedback.inner_text().startswith("Right.")
+
+
+def test_figures_stay_legible_in_dark_mode(open_page):
+    """The book defaults to light mode; in dark mode figures sit on white cards."""
+    loaded = open_page("book/04_bptt")
+    page = loaded.page
+    assert page.evaluate("() => document.documentElement.dataset.theme") == "light"
+    page.evaluate("() => { document.documentElement.dataset.theme = 'dark'; }")
+    backgrounds = page.evaluate("""() => [
+        ...[...document.querySelectorAll('main .cell_output img')].slice(0, 3),
+        document.querySelector('main .course-widget')]
+        .map(el => getComputedStyle(el).backgroundColor)""")
+    assert backgrounds and all(b == "rgb(255, 255, 255)" for b in backgrounds), backgrounds
