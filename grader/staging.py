@@ -205,7 +205,9 @@ def stage_submission(source: str, target: str, *, must_not_be_links: tuple[str, 
 
 # --------------------------------------------------------------------------- bounded JSON
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+# Possessive: a run of ordinary characters is one step, and no backtracking state is kept
+# (a plain ``(?:[^"\\]|\\.)*`` keeps state per character: gigabytes on a long string).
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.S)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _CHUNK = 1 << 20
 

@@ -285,3 +285,17 @@ def test_code_too_deep_or_too_long_to_scan_is_flagged_not_a_grader_error():
     assert [f["rule"] for f in scan_code([(0, deep)], set())] == ["unscannable"]
     long = "x = 1\n" * 300_000
     assert "characters of code" in scan_code([(3, long)], set())[0]["detail"]
+
+
+def test_json_depth_of_a_long_string_costs_little_memory():
+    """A notebook with a 20 MB output: the depth scan must not hold state per character."""
+    import tracemalloc
+
+    text = '{"cells": [{"outputs": [{"text": "' + "0123456789abcdef" * (20 << 16) + '"}]}]}'
+    tracemalloc.start()
+    try:
+        assert staging.json_depth(text) == 5
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * len(text), f"{peak >> 20} MiB for a {len(text) >> 20} MiB text"
