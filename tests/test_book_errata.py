@@ -75,3 +75,24 @@ def test_one_symbol_one_meaning():
     state_machines = source("01_state_machines")
     assert r"m \in \{0, 1\}" not in state_machines  # m is the state size only
     assert r"\mathcal{Y} = \mathbb{R}^m" not in state_machines
+
+
+@pytest.mark.parametrize("chapter, raw", [
+    ("04_bptt", 'ax_pow.set_ylabel("spectral norm of W^k")'),
+    ("04_bptt", 'ax.set_ylabel("||W^k||")'),
+    ("04_bptt", 'label="total  d h_t / d w"'),
+    ("05_gating", 'ax.set_ylabel("||dL / dH_{T-k}||")'),
+    ("05_gating", 'label=f"gated, b_g = '),
+    ("03_language_models", '"log10 P(text)"'),
+])
+def test_figure_labels_are_mathtext_not_raw_text(chapter, raw):
+    assert raw not in source(chapter)
+
+
+def test_legends_are_not_set_below_the_book_size():
+    from rnn_lib.plotting import LEGEND_FONTSIZE, colorblind_safe_rc
+
+    assert colorblind_safe_rc()["legend.fontsize"] == LEGEND_FONTSIZE >= 10
+    for path in sorted(BOOK.glob("0[1-6]_*.md")):
+        small = re.findall(r"legend\([^)]*fontsize=(?:[0-8]\b|\"(?:x-|xx-)?small\")", path.read_text())
+        assert small == [], f"{path.name}: legends set below {LEGEND_FONTSIZE} pt"
