@@ -14,7 +14,7 @@ their own limits) is sampled every 20 ms from /proc; the peak is printed
 beside the notebook's size, with a correct notebook of normal size as the
 baseline, and what the grader concluded (graded, or refused with its reason).
 
-    .venv/bin/python benchmarks/bench_grading_memory.py            # 1, 60, 200 MB
+    .venv/bin/python benchmarks/bench_grading_memory.py            # 1, 50, 200 MB
     .venv/bin/python benchmarks/bench_grading_memory.py --sizes 30 100
 """
 
@@ -103,8 +103,8 @@ def _blow_up(nb: dict, megabytes: int, how: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 60, 200],
-                        help="notebook sizes in MB (default 1 60 200)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 50, 200],
+                        help="notebook sizes in MB (default 1 50 200)")
     args = parser.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     honest = corpus.BY_STUDENT["honest"]

@@ -173,6 +173,8 @@ def read_submission(path: str) -> Any:
 
     with open(path, "rb") as f:  # a staged copy: a regular file within the size limits
         raw = f.read()
+    if raw.count(b'"cell_type"') > MAX_CELLS:  # before the parse: a million tiny cells cost GBs
+        raise MalformedNotebook(f"more than the {MAX_CELLS} cells a notebook may have")
     try:
         node = loads(raw, what="the notebook")
     except UntrustedData as error:
