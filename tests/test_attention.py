@@ -23,7 +23,7 @@ def random_mask(seed, T, n):
 
 
 def torch_attention(S, H_enc, W_q, W_k, v, mask):
-    """Autograd on eqs. (ch7-attention-energy)-(ch7-attention-context)."""
+    """Autograd on eqs. (ch7-attention-score)-(ch7-attention-context)."""
     E = torch.tanh((S @ W_q)[None] + H_enc @ W_k)
     scores = (E @ v).masked_fill(~torch.tensor(mask), float("-inf"))
     alpha = torch.softmax(scores, dim=0)
