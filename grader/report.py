@@ -117,7 +117,8 @@ def write_report(course_dir: str, assignments: list[str] | None = None,
     check_rows, sections, attention = [], [], []
     with Gradebook(course.db_url) as gb:
         known = {a.name: a for a in gb.assignments}
-        names = assignments or sorted(known)
+        # default: the released problem sets (those not released yet have nobody to list)
+        names = assignments or term.released_assignments(gb, course) or sorted(known)
         unknown = [a for a in names if a not in known]
         if unknown:
             raise CourseError(f"--assignment: not in the gradebook: {', '.join(unknown)}")
