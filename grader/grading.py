@@ -37,6 +37,7 @@ from grader.verdicts import (
     missing_reason,
     parse_event,
     parse_record,
+    public_words,
     run_verdict,
     safe_error_name,
 )
@@ -58,6 +59,25 @@ class GradingContext:
     graded_names: set[str]
     helpers_trusted: str | None = None  # importable verdict modules live here
     assert_counts: dict[str, dict[str, dict[str, int]]] = dataclasses.field(default_factory=dict)
+
+
+_PUBLIC: dict[tuple[str | None, str], frozenset[str]] = {}
+
+
+def _public_words(context: GradingContext, model: NotebookModel) -> frozenset[str]:
+    """Words students can read anyway: the released cells and the helpers' kernel-side copy."""
+    helpers = context.settings.helpers_dir  # the copy mounted in the sandbox, not the oracles
+    key = (helpers, model.name)
+    if key not in _PUBLIC:
+        texts = [model.release_source(g) for g in model.gradebook_source]
+        if helpers and os.path.isdir(helpers):
+            for root, _, files in os.walk(helpers):
+                for name in files:
+                    if name.endswith(".py"):
+                        with open(os.path.join(root, name), encoding="utf-8") as f:
+                            texts.append(f.read())
+        _PUBLIC[key] = public_words(texts)
+    return _PUBLIC[key]
 
 
 def prepare_worker(context: GradingContext) -> None:
@@ -336,6 +356,7 @@ def grade_notebook(context: GradingContext, model: NotebookModel, student_nb: An
             reason = missing_reason(cell_run.status, cell_run.error_name, cell_run.detail)
             cell_specs = specs.get(info.grade_id, [])
             results: list[CheckResult] = [judge(s, documents.get(s.name, []), reason,
+                                                public=_public_words(context, model),
                                                 hidden=info.hidden) for s in cell_specs]
             plan = plans.get(info.grade_id, ())
             if plan:

@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import io
 import math
+import re
 import signal
 import traceback
 from typing import Any
@@ -151,6 +152,14 @@ def run_verdict(spec: CheckSpec, value: Any) -> tuple[float, list[str], str, str
     return earned, printed[:MAX_MESSAGES], status, ""
 
 
+WORD = re.compile(r"[^\s.,;:()\[\]{}'\"]{3,}")
+
+
+def public_words(texts: list[str]) -> frozenset[str]:
+    """The words of trusted texts (helper sources, released cells), as :func:`scrub` splits them."""
+    return frozenset(w for text in texts for w in WORD.findall(text))
+
+
 def student_strings(value: Any, found: set[str] | None = None, depth: int = 0) -> set[str]:
     """Every string a decoded value carries (texts, dict keys, type names of records and opaques)."""
     found = set() if found is None else found
@@ -175,14 +184,17 @@ def student_strings(value: Any, found: set[str] | None = None, depth: int = 0) -
     return found
 
 
-def scrub(messages: list[str], value: Any) -> list[str]:
+def scrub(messages: list[str], value: Any, public: frozenset[str] = frozenset()) -> list[str]:
     """Trusted messages only: any word the student's value carried is replaced, then capped.
 
     A verdict may format what it was given (an exception's name or message, a class
     name), whole or in part; those strings are the student's, and feedback shows only
     text that trusted code wrote. Every word of a message that occurs inside one of the
     student's strings is replaced by "[your text]" (a student can only lose words of
-    their own feedback by this, never smuggle text into it).
+    their own feedback by this, never smuggle text into it), unless the word is part of
+    ``public``: the words of what students can read anyway (the released cells, the
+    kernel-side copy of the helpers), which trusted code writes too ("wrong outputs on
+    3 of 4 cases" stays whole).
     """
     haystack = "\0".join(t for t in student_strings(value) if t)
     cleaned = []
@@ -190,7 +202,8 @@ def scrub(messages: list[str], value: Any) -> list[str]:
         words, previous = [], None
         for word in message.split(" "):
             core = word.strip(".,;:()[]{}'\"")
-            if len(core) >= 3 and core not in BUILTIN_ERRORS and core in haystack:
+            if (len(core) >= 3 and core not in BUILTIN_ERRORS and core not in public
+                    and core in haystack):
                 word = "[your text]"
             if word == "[your text]" == previous:
                 continue
@@ -201,12 +214,12 @@ def scrub(messages: list[str], value: Any) -> list[str]:
 
 
 def judge(spec: CheckSpec, documents: list[dict], reason_missing: str,
-          hidden: bool = False) -> CheckResult:
+          hidden: bool = False, public: frozenset[str] = frozenset()) -> CheckResult:
     """Judge one check from the documents the student's cell recorded under its name."""
     decoded: list[Any] = []
 
     def result(earned: float, status: str, messages: list[str], detail: str = "") -> CheckResult:
-        shown = scrub(messages, decoded[0] if decoded else None)
+        shown = scrub(messages, decoded[0] if decoded else None, public)
         return CheckResult(spec.cell, spec.name, spec.points, earned, status, shown, detail)
 
     if not documents:

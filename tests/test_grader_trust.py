@@ -299,3 +299,11 @@ def test_json_depth_of_a_long_string_costs_little_memory():
     finally:
         tracemalloc.stop()
     assert peak < 3 * len(text), f"{peak >> 20} MiB for a {len(text) >> 20} MiB text"
+
+
+def test_words_students_can_read_anyway_are_not_scrubbed():
+    value = {"outputs": ["wrong"], "error": "evil hidden text"}
+    public = verdicts.public_words(["def run(f):\n    outputs = f()  # wrong or right"])
+    cleaned = verdicts.scrub(["parity: wrong outputs on 3 of 4", "raised evil hidden text"],
+                             value, public)
+    assert cleaned == ["parity: wrong outputs on 3 of 4", "raised [your text]"]
