@@ -205,3 +205,41 @@ def test_rebuild_with_unchanged_package_keeps_the_cache(book_build: BookBuild):
     assert build_book.invalidate_cache_if_package_changed(build_dir,
                                                           book_build.source / "rnn_lib") is False
     assert (build_dir / ".jupyter_cache").is_dir()
+
+
+def _solution_lines(source_nb: dict) -> set[str]:
+    """Lines (12+ characters) found only inside the solutions and hidden tests, stripped."""
+    secret, public = set(), set()
+    for cell in source_nb["cells"]:
+        inside = False
+        for line in "".join(cell["source"]).splitlines():
+            if "BEGIN SOLUTION" in line or "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END SOLUTION" in line or "END HIDDEN TESTS" in line:
+                inside = False
+            elif len(line.strip()) >= 12:
+                (secret if inside else public).add(line.strip())
+    return secret - public
+
+
+def test_each_chapter_publishes_its_student_notebook(book_build: BookBuild):
+    """The assignment boxes link to the released notebooks: no solution, no hidden test."""
+    html = book_build.html_dir
+    published = {p.name: p for p in (html / "_downloads").glob("*/*.ipynb")}
+    sources = sorted((book_build.source / "assignments" / "source").glob("*/*.ipynb"))
+    assert sources and set(published) == {p.name for p in sources}
+    for source in sources:
+        student = json.loads(published[source.name].read_text())
+        text = json.dumps(student)
+        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text, source.name
+        student_lines = {line.strip() for cell in student["cells"]
+                         for line in "".join(cell["source"]).splitlines()}
+        leaked = _solution_lines(json.loads(source.read_text())) & student_lines
+        assert not leaked, (source.name, sorted(leaked)[:3])
+        cells = {c["metadata"].get("nbgrader", {}).get("grade_id") for c in student["cells"]}
+        assert all(c["metadata"].get("nbgrader", {}).get("checksum") for c in student["cells"]
+                   if c["metadata"].get("nbgrader", {}).get("grade")), source.name
+        assert len(cells) > 3
+    for chapter in chapter_documents():
+        page = (html / f"{chapter}.html").read_text()
+        assert "_downloads/" in page and ".ipynb" in page, f"{chapter}: no student notebook link"

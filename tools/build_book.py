@@ -146,6 +146,12 @@ def build(source: Path, clean: bool) -> int:
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     # The kernel and jupyter-book's helpers must come from this same environment.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # The student notebooks, published with the book (each chapter's assignment box links
+    # to its problem set); generated from assignments/source/, never committed.
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from student_notebooks import STUDENT_DIRNAME, write_student_notebooks
+
+    write_student_notebooks(source / "assignments", source / "book" / STUDENT_DIRNAME)
     command = jupyter_book_command(source)
     print("running:", " ".join(command), flush=True)
     started = time.perf_counter()
