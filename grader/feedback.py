@@ -55,9 +55,27 @@ class Redactor:
         return message
 
 
-def redactor_for(model: notebook.NotebookModel, check_names: list[str]) -> Redactor:
-    """Secrets: hidden-test regions and solution regions; public: what students received."""
-    secrets, public = [], list(check_names)
+def kernel_side_texts(course: Course, assignment: str) -> list[str]:
+    """The sources of the helpers' kernel-side copy: mounted in every sandbox, so public."""
+    root = os.path.join(course.state_dir, "sandbox", assignment, "helpers")
+    texts = []
+    for directory, _, files in os.walk(root):
+        for name in sorted(files):
+            if name.endswith(".py"):
+                with open(os.path.join(directory, name), encoding="utf-8") as f:
+                    texts.append(f.read())
+    return texts
+
+
+def redactor_for(model: notebook.NotebookModel, check_names: list[str],
+                 readable: list[str] | None = None) -> Redactor:
+    """Secrets: hidden-test regions and solution regions; public: what students received.
+
+    ``readable``: other texts students can read anyway (the helpers' kernel-side copy),
+    so that a trusted message's ordinary words ("wrong outputs") are not taken for secrets
+    because the solution happens to use them too.
+    """
+    secrets, public = [], list(check_names) + list(readable or [])
     for grade_id, source in model.gradebook_source.items():
         secrets += notebook.region_lines(source, notebook.BEGIN_HIDDEN, notebook.END_HIDDEN)
         public.append(model.release_source(grade_id))
@@ -245,6 +263,7 @@ def write_feedback(course_dir: str, assignment: str, students: list[str] | None 
     if students:
         names = [n for n in names if n in set(students)]
     written = 0
+    readable = kernel_side_texts(course, assignment)
     with Gradebook(course.db_url) as gb:
         models = {}
         for row in gb.find_assignment(assignment).notebooks:
@@ -268,7 +287,7 @@ def write_feedback(course_dir: str, assignment: str, students: list[str] | None 
                 page = render_notebook(student, assignment, result,
                                        _manual_grades(gb, assignment, student,
                                                       result["notebook"], result),
-                                       redactor_for(model, checks), lateness,
+                                       redactor_for(model, checks, readable), lateness,
                                        round(penalties.get(result["notebook"], 0.0), 2))
                 with open(os.path.join(target, f"{result['notebook']}.html"), "w",
                           encoding="utf-8") as f:
