@@ -153,6 +153,7 @@ class SandboxedKernel:
         self.programs = programs or {}
         self.budget = Budget()
         self.cgroup: str | None = None
+        self._reply_seen: str | None = None  # the request whose execute reply has arrived
         self.submission_dir = submission_dir
         self.work_name = work_name
         self.mode = mode
@@ -395,7 +396,7 @@ class SandboxedKernel:
                 found = True
         if found:
             self._reply_seen = msg_id
-        return found or getattr(self, "_reply_seen", None) == msg_id
+        return found or self._reply_seen == msg_id
 
     def _interrupt(self, run: CellRun, collector: _OutputCollector, msg_id: str,
                    timeout: float) -> None:
