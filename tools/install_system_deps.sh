@@ -2,10 +2,11 @@
 # Install the Debian packages the test suite needs:
 #   chromium   - headless browser for tests/test_book_browser.py
 #   bubblewrap - the sandbox that autograding runs student code in
+#   postgresql - a throwaway server for the shared-gradebook tests (tests/servers.py)
 #   nodejs npm - only if npm is missing: it installs axe-core for the accessibility audit
 # Installs only what is missing; needs root (or sudo) when something is.
 set -euo pipefail
-packages=(chromium bubblewrap)
+packages=(chromium bubblewrap postgresql)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
