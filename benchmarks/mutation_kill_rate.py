@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
 import statistics
 import subprocess
@@ -49,6 +50,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tests"))
 
 import assignments_pipeline as pipeline  # noqa: E402
+
+DEFAULT_EQUIVALENTS = REPO_ROOT / "benchmarks" / "equivalent_mutants.json"
 
 _BINOP_SWAPS = {
     ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult,
@@ -75,6 +78,12 @@ class Mutant:
     kind: str
     description: str
     source: str  # the whole mutated cell
+
+    @property
+    def id(self) -> str:
+        """A stable name: the same change to the same solution cell always has the same id."""
+        digest = hashlib.sha1(f"{self.ps}\0{self.cell}\0{self.source}".encode()).hexdigest()
+        return f"{self.ps.split('_')[0]}-{digest[:10]}"
 
 
 @dataclass
@@ -244,6 +253,99 @@ def mutations_of(node: ast.AST, subscript_parts: set[int]) -> Iterator[Mutation]
                 yield "axis", f"{keyword.arg}={old} -> {keyword.arg}={new}", reaxis
 
 
+def _element_name(node: ast.AST) -> str | None:
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def tuple_mutations(node: ast.Tuple) -> Iterator[Mutation]:
+    """A returned tuple (or one nested in it, e.g. a cache) with two of its variables swapped,
+    or one variable put in another's place (so it appears twice)."""
+    names = [(i, _element_name(e)) for i, e in enumerate(node.elts)]
+    names = [(i, name) for i, name in names if name is not None]
+    for a, (i, first) in enumerate(names):
+        for j, second in names[a + 1:]:
+            if first == second:
+                continue
+
+            def swap(tree, n, i=i, j=j):
+                n.elts[i], n.elts[j] = n.elts[j], n.elts[i]
+            yield "tuple-swap", f"{first} <-> {second}", swap
+
+            def first_twice(tree, n, i=i, j=j):
+                n.elts[j] = ast.Name(id=n.elts[i].id, ctx=ast.Load())
+            yield "tuple-swap", f"{first} in place of {second}", first_twice
+
+            def second_twice(tree, n, i=i, j=j):
+                n.elts[i] = ast.Name(id=n.elts[j].id, ctx=ast.Load())
+            yield "tuple-swap", f"{second} in place of {first}", second_twice
+
+
+def _returned_tuples(tree: ast.AST) -> set[int]:
+    """ids of the tuples a ``return`` gives back, nested ones included (e.g. a cache)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Return) and node.value is not None:
+            stack = [node.value]
+            while stack:
+                item = stack.pop()
+                if isinstance(item, ast.Tuple):
+                    found.add(id(item))
+                    stack.extend(item.elts)
+    return found
+
+
+def _is_batch_size_site(node: ast.AST) -> Iterator[tuple[str, ast.Constant]]:
+    """(where, constant) for the integer constants that set a batch size in ``node``."""
+    if isinstance(node, ast.Call):
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        if "batch" in name or "begin_state" in name:
+            for arg in node.args:
+                if _is_int_constant(arg):
+                    yield f"{name}({arg.value})", arg
+        for keyword in node.keywords:
+            if keyword.arg and "batch" in keyword.arg and _is_int_constant(keyword.value):
+                yield f"{keyword.arg}={keyword.value.value}", keyword.value
+    if isinstance(node, ast.Assign) and _is_int_constant(node.value) and any(
+            isinstance(t, ast.Name) and "batch" in t.id for t in node.targets):
+        yield f"{node.targets[0].id} = {node.value.value}", node.value
+
+
+def statement_mutations(node: ast.AST, returned: set[int]) -> Iterator[Mutation]:
+    """The operators added for issue 15: returned tuples, dropped statements and terms,
+    batch sizes."""
+    if isinstance(node, ast.Tuple) and id(node) in returned:
+        yield from tuple_mutations(node)
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        func = node.value.func
+        is_append = isinstance(func, ast.Attribute) and func.attr == "append"
+
+        def drop(tree, n):
+            _replace(tree, n, ast.Pass())
+        if is_append:
+            yield "drop-append", ".append(...) dropped", drop
+        else:
+            yield "drop-call", "call statement dropped", drop
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub) and not (
+            isinstance(node.left, ast.Constant) and isinstance(node.right, ast.Constant)):
+        symbol = _SYMBOLS[type(node.op)]
+
+        def keep_right(tree, n):
+            right = n.right if isinstance(n.op, ast.Add) else ast.UnaryOp(
+                op=ast.USub(), operand=n.right)
+            _replace(tree, n, right)
+        yield "drop-term", f"left term of {symbol} dropped", keep_right
+
+        def keep_left(tree, n):
+            _replace(tree, n, n.left)
+        yield "drop-term", f"right term of {symbol} dropped", keep_left
+    for k, (where, _) in enumerate(_is_batch_size_site(node)):
+        def grow(tree, n, k=k):
+            _, constant = list(_is_batch_size_site(n))[k]
+            constant.value += 1
+        yield "batch-size", f"{where} -> +1", grow
+
+
 def _subscript_parts(tree: ast.AST) -> set[int]:
     """ids of the index expressions of subscripts (constants in them may be shifted)."""
     parts = set()
@@ -268,11 +370,13 @@ def mutants_of_cell(ps: str, cell: str, instructor_source: str, answer: str) -> 
     found, seen = [], {baseline}
     nodes = list(ast.walk(original_tree))
     parts = _subscript_parts(original_tree)
+    returned = _returned_tuples(original_tree)
     source_lines = answer.split("\n")
     for index, node in enumerate(nodes):
         if getattr(node, "lineno", None) not in lines:
             continue
-        for kind, label, apply in mutations_of(node, parts):
+        for kind, label, apply in [*mutations_of(node, parts),
+                                   *statement_mutations(node, returned)]:
             tree = ast.parse(answer)
             target = list(ast.walk(tree))[index]
             before = _snippet(target)
@@ -350,8 +454,9 @@ def grade_chunk(ps: str, mutants: list[Mutant], root: Path, with_reference: bool
     return scores, seconds, course
 
 
-def run_problem_set(ps: str, workers: int, root: Path, limit: int | None) -> ProblemSetReport:
-    mutants = mutants_of(ps)
+def run_problem_set(ps: str, workers: int, root: Path, limit: int | None,
+                    kinds: set[str] | None = None) -> ProblemSetReport:
+    mutants = [m for m in mutants_of(ps) if kinds is None or m.kind in kinds]
     if limit is not None:
         mutants = mutants[:limit]
     chunks = [mutants[i::workers] for i in range(workers)]
@@ -378,28 +483,121 @@ def run_problem_set(ps: str, workers: int, root: Path, limit: int | None) -> Pro
 
 
 # --------------------------------------------------------------------------- reporting
+#
+# Reports are plain data (one dict per problem set, see ``as_record``), written to JSON after
+# every problem set, so that runs split over several processes or machines can be merged
+# (``--merge``) and the equivalent-mutant list applied afterwards.
 
 
-def print_report(report: ProblemSetReport) -> None:
-    n = len(report.outcomes)
-    survivors = [o for o in report.outcomes if not o.killed]
-    print(f"\n{report.ps}: {n} mutants, {report.killed} killed, {len(survivors)} survived, "
-          f"kill rate {100 * report.kill_rate:.1f}%")
-    times = [o.seconds for o in report.outcomes if o.seconds is not None]
+def as_record(report: ProblemSetReport, wall_seconds: float) -> dict:
+    return {
+        "problem_set": report.ps, "full_marks": report.full_marks,
+        "reference_seconds": report.reference_seconds, "wall_seconds": wall_seconds,
+        "outcomes": [{"id": o.mutant.id, "cell": o.mutant.cell, "line": o.mutant.line,
+                      "kind": o.mutant.kind, "description": o.mutant.description,
+                      "score": o.score, "killed": o.killed, "seconds": o.seconds}
+                     for o in report.outcomes],
+    }
+
+
+def load_equivalents(path: Path | None) -> dict[str, dict]:
+    """The reviewed allow-list: mutant id -> {"description", "reason"}; a reason is required."""
+    if path is None or not path.exists():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    entries = data.get("equivalent_mutants", data)
+    for mutant_id, entry in entries.items():
+        if not isinstance(entry, dict) or not str(entry.get("reason", "")).strip():
+            raise ValueError(f"{path}: equivalent mutant {mutant_id} has no reason")
+    return entries
+
+
+def summarise(record: dict, equivalents: dict[str, dict]) -> dict:
+    """Counts for one problem set. A surviving mutant on the allow-list (with a reason) is
+    reported as equivalent and left out of the denominator; a listed mutant that was killed
+    counts as killed (its entry is stale)."""
+    outcomes = record["outcomes"]
+    killed = [o for o in outcomes if o["killed"]]
+    equivalent = [o for o in outcomes if not o["killed"] and o["id"] in equivalents]
+    survivors = [o for o in outcomes if not o["killed"] and o["id"] not in equivalents]
+    stale = [o for o in killed if o["id"] in equivalents]
+    denominator = len(outcomes) - len(equivalent)
+    return {"problem_set": record["problem_set"], "mutants": len(outcomes),
+            "killed": len(killed), "equivalent": equivalent, "survivors": survivors,
+            "stale": stale, "kill_rate": len(killed) / denominator if denominator else float("nan")}
+
+
+def print_report(record: dict, equivalents: dict[str, dict]) -> None:
+    summary = summarise(record, equivalents)
+    n, survivors = summary["mutants"], summary["survivors"]
+    print(f"\n{record['problem_set']}: {n} mutants, {summary['killed']} killed, "
+          f"{len(summary['equivalent'])} equivalent, {len(survivors)} survived, "
+          f"kill rate {100 * summary['kill_rate']:.1f}% (of non-equivalent mutants)")
+    times = [o["seconds"] for o in record["outcomes"] if o["seconds"] is not None]
     if times:
-        ref = (f"{report.reference_seconds:.1f} s" if report.reference_seconds is not None
-               else "n/a")
+        ref = record["reference_seconds"]
+        ref = f"{ref:.1f} s" if ref is not None else "n/a"
         print(f"  autograding time per notebook: reference {ref}; mutants mean "
               f"{statistics.mean(times):.1f} s (median {statistics.median(times):.1f}, "
               f"min {min(times):.1f}, max {max(times):.1f})")
-    by_kind: dict[str, list[Outcome]] = {}
-    for outcome in report.outcomes:
-        by_kind.setdefault(outcome.mutant.kind, []).append(outcome)
+    by_kind: dict[str, list[dict]] = {}
+    for outcome in record["outcomes"]:
+        by_kind.setdefault(outcome["kind"], []).append(outcome)
     print("  by kind: " + ", ".join(
-        f"{kind} {sum(o.killed for o in items)}/{len(items)}"
+        f"{kind} {sum(o['killed'] for o in items)}/{len(items)}"
         for kind, items in sorted(by_kind.items())))
     for outcome in survivors:
-        print(f"  survived: {outcome.mutant.description}")
+        print(f"  survived [{outcome['id']}]: {outcome['description']}")
+    for outcome in summary["equivalent"]:
+        print(f"  equivalent [{outcome['id']}]: {outcome['description']}\n"
+              f"      because {equivalents[outcome['id']]['reason']}")
+    for outcome in summary["stale"]:
+        print(f"  note: [{outcome['id']}] is listed as equivalent but was killed")
+
+
+def print_summary(records: list[dict], equivalents: dict[str, dict]) -> None:
+    print("\nsummary")
+    print(f"{'problem set':<22}{'mutants':>8}{'killed':>8}{'equiv.':>8}{'survived':>10}"
+          f"{'kill rate':>11}")
+    totals = {"mutants": 0, "killed": 0, "equivalent": 0, "survived": 0}
+    for record in records:
+        s = summarise(record, equivalents)
+        row = {"mutants": s["mutants"], "killed": s["killed"],
+               "equivalent": len(s["equivalent"]), "survived": len(s["survivors"])}
+        for key in totals:
+            totals[key] += row[key]
+        print(f"{s['problem_set']:<22}{row['mutants']:>8}{row['killed']:>8}"
+              f"{row['equivalent']:>8}{row['survived']:>10}{100 * s['kill_rate']:>10.1f}%")
+    if len(records) > 1:
+        denominator = totals["mutants"] - totals["equivalent"]
+        rate = 100 * totals["killed"] / denominator if denominator else float("nan")
+        print(f"{'all':<22}{totals['mutants']:>8}{totals['killed']:>8}{totals['equivalent']:>8}"
+              f"{totals['survived']:>10}{rate:>10.1f}%")
+
+
+def _git_commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                            text=True, check=False)
+    return result.stdout.strip() or "unknown"
+
+
+def write_json(path: Path, records: list[dict], equivalents: dict[str, dict]) -> None:
+    summaries = [summarise(r, equivalents) for r in records]
+    path.write_text(json.dumps({
+        "version": 2, "commit": _git_commit(), "problem_sets": records,
+        "summary": [{"problem_set": s["problem_set"], "mutants": s["mutants"],
+                     "killed": s["killed"], "equivalent": len(s["equivalent"]),
+                     "survived": len(s["survivors"]), "kill_rate": s["kill_rate"],
+                     "survivors": [f"[{o['id']}] {o['description']}" for o in s["survivors"]]}
+                    for s in summaries],
+    }, indent=1), encoding="utf-8")
+
+
+def read_json(path: Path) -> list[dict]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or data.get("version") != 2:
+        raise ValueError(f"{path}: not a report of this tool (version 2)")
+    return data["problem_sets"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -409,9 +607,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="course copies graded in parallel (default 2)")
     parser.add_argument("--limit", type=int, default=None,
                         help="grade only the first N mutants of each problem set")
+    parser.add_argument("--kinds", default=None,
+                        help="comma-separated mutation kinds to keep (default: all)")
     parser.add_argument("--list", action="store_true", help="list the mutants, grade nothing")
     parser.add_argument("--json", type=Path, default=None,
-                        help="also write the results to this JSON file")
+                        help="write the results to this JSON file (after every problem set)")
+    parser.add_argument("--equivalents", type=Path, default=DEFAULT_EQUIVALENTS,
+                        help="reviewed allow-list of equivalent mutants (default: "
+                             "benchmarks/equivalent_mutants.json)")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
+                        help="grade nothing: print the tables of earlier --json reports "
+                             "(e.g. of runs split by problem set), with the current allow-list")
     args = parser.parse_args(argv)
     for ps in args.problem_sets:
         if ps not in pipeline.PROBLEM_SETS:
@@ -419,33 +625,34 @@ def main(argv: list[str] | None = None) -> int:
                          f"got {ps!r}")
     if args.workers < 1:
         parser.error(f"--workers: expected a positive number, got {args.workers}")
+    kinds = set(args.kinds.split(",")) if args.kinds else None
+    equivalents = load_equivalents(args.equivalents)
+    if args.merge:
+        records = [record for path in args.merge for record in read_json(path)]
+        for record in records:
+            print_report(record, equivalents)
+        print_summary(records, equivalents)
+        if args.json:
+            write_json(args.json, records, equivalents)
+        return 0
     if args.list:
         for ps in args.problem_sets:
-            mutants = mutants_of(ps)
+            mutants = [m for m in mutants_of(ps) if kinds is None or m.kind in kinds]
             print(f"{ps}: {len(mutants)} mutants")
             for mutant in mutants:
-                print(f"  {mutant.description}")
+                print(f"  [{mutant.id}] {mutant.description}")
         return 0
-    reports = []
+    records = []
     with tempfile.TemporaryDirectory(prefix="mutants-") as tmp:
         for ps in args.problem_sets:
             start = time.perf_counter()
-            report = run_problem_set(ps, args.workers, Path(tmp), args.limit)
-            print_report(report)
-            print(f"  wall time {time.perf_counter() - start:.0f} s")
-            reports.append(report)
-    print("\nsummary")
-    print(f"{'problem set':<22}{'mutants':>8}{'killed':>8}{'survived':>10}{'kill rate':>11}")
-    for r in reports:
-        print(f"{r.ps:<22}{len(r.outcomes):>8}{r.killed:>8}{len(r.outcomes) - r.killed:>10}"
-              f"{100 * r.kill_rate:>10.1f}%")
-    if args.json:
-        args.json.write_text(json.dumps([{
-            "problem_set": r.ps, "mutants": len(r.outcomes), "killed": r.killed,
-            "kill_rate": r.kill_rate, "reference_seconds": r.reference_seconds,
-            "survivors": [o.mutant.description for o in r.outcomes if not o.killed],
-            "seconds": [o.seconds for o in r.outcomes],
-        } for r in reports], indent=1))
+            report = run_problem_set(ps, args.workers, Path(tmp), args.limit, kinds)
+            records.append(as_record(report, time.perf_counter() - start))
+            print_report(records[-1], equivalents)
+            print(f"  wall time {records[-1]['wall_seconds']:.0f} s", flush=True)
+            if args.json:
+                write_json(args.json, records, equivalents)
+    print_summary(records, equivalents)
     return 0
 
 
