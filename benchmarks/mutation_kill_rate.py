@@ -92,6 +92,7 @@ class Outcome:
     score: float
     killed: bool
     seconds: float | None
+    lost: tuple[str, ...] = ()  # the test cells that scored less than the reference's
 
 
 @dataclass
@@ -477,7 +478,9 @@ def run_problem_set(ps: str, workers: int, root: Path, limit: int | None,
             student = f"mutant{i:04d}"
             score = scores[student]
             killed = (not score.graded) or score.auto < reference.auto_max - 1e-9
-            report.outcomes.append(Outcome(mutant, score.auto, killed, seconds[student]))
+            lost = tuple(sorted(cell for cell, points in reference.cells.items()
+                                if score.cells.get(cell, 0.0) < points - 1e-9))
+            report.outcomes.append(Outcome(mutant, score.auto, killed, seconds[student], lost))
     report.outcomes.sort(key=lambda o: (o.mutant.cell, o.mutant.line, o.mutant.description))
     return report
 
@@ -495,7 +498,8 @@ def as_record(report: ProblemSetReport, wall_seconds: float) -> dict:
         "reference_seconds": report.reference_seconds, "wall_seconds": wall_seconds,
         "outcomes": [{"id": o.mutant.id, "cell": o.mutant.cell, "line": o.mutant.line,
                       "kind": o.mutant.kind, "description": o.mutant.description,
-                      "score": o.score, "killed": o.killed, "seconds": o.seconds}
+                      "score": o.score, "killed": o.killed, "seconds": o.seconds,
+                      "lost": list(o.lost)}
                      for o in report.outcomes],
     }
 
@@ -522,9 +526,12 @@ def summarise(record: dict, equivalents: dict[str, dict]) -> dict:
     survivors = [o for o in outcomes if not o["killed"] and o["id"] not in equivalents]
     stale = [o for o in killed if o["id"] in equivalents]
     denominator = len(outcomes) - len(equivalent)
+    visible_only = [o for o in killed if o.get("lost") is not None and o["lost"]
+                    and not any(cell.endswith("_hidden") for cell in o["lost"])]
     return {"problem_set": record["problem_set"], "mutants": len(outcomes),
             "killed": len(killed), "equivalent": equivalent, "survivors": survivors,
-            "stale": stale, "kill_rate": len(killed) / denominator if denominator else float("nan")}
+            "stale": stale, "visible_only": visible_only,
+            "kill_rate": len(killed) / denominator if denominator else float("nan")}
 
 
 def print_report(record: dict, equivalents: dict[str, dict]) -> None:
@@ -548,6 +555,9 @@ def print_report(record: dict, equivalents: dict[str, dict]) -> None:
         for kind, items in sorted(by_kind.items())))
     for outcome in survivors:
         print(f"  survived [{outcome['id']}]: {outcome['description']}")
+    for outcome in summary["visible_only"]:
+        print(f"  killed by visible tests only [{outcome['id']}]: {outcome['description']} "
+              f"(lost {', '.join(outcome['lost'])})")
     for outcome in summary["equivalent"]:
         print(f"  equivalent [{outcome['id']}]: {outcome['description']}\n"
               f"      because {equivalents[outcome['id']]['reason']}")
@@ -588,7 +598,9 @@ def write_json(path: Path, records: list[dict], equivalents: dict[str, dict]) ->
         "summary": [{"problem_set": s["problem_set"], "mutants": s["mutants"],
                      "killed": s["killed"], "equivalent": len(s["equivalent"]),
                      "survived": len(s["survivors"]), "kill_rate": s["kill_rate"],
-                     "survivors": [f"[{o['id']}] {o['description']}" for o in s["survivors"]]}
+                     "survivors": [f"[{o['id']}] {o['description']}" for o in s["survivors"]],
+                     "killed_by_visible_tests_only": [f"[{o['id']}] {o['description']}"
+                                                      for o in s["visible_only"]]}
                     for s in summaries],
     }, indent=1), encoding="utf-8")
 
