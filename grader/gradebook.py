@@ -11,15 +11,68 @@ simply committing every result file again. Scores a human entered
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
-from nbgrader.api import Gradebook, MissingEntry
-from sqlalchemy.exc import SAWarning
+from nbgrader.api import Gradebook, InvalidEntry, MissingEntry
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SAWarning
+
+from grader.course import CourseError
 
 CHANGED = "changed since hand-graded"
+RETRY_SECONDS = 120.0  # default budget of commit_with_retry ($GRADER_DB_RETRY_SECONDS)
+MAX_CONFLICTS = 8  # concurrent writers adding the same row: retried at once, this many times
+
+
+class GradebookUnavailable(CourseError):
+    """The gradebook stopped answering for longer than the retry budget (exit status 3)."""
+
+    exit_code = 3
+
+
+class _FlushOnCommit:
+    """The session, except that ``commit()`` only flushes (see :func:`one_transaction`)."""
+
+    def __init__(self, session):
+        self._session = session
+
+    def commit(self) -> None:
+        self._session.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+
+@contextlib.contextmanager
+def one_transaction(gradebook: Gradebook):
+    """Run nbgrader API calls as one transaction.
+
+    nbgrader's ``add_student``, ``add_submission`` (and our own steps) each call
+    ``gradebook.db.commit()``; inside this block those become flushes and the
+    single real commit happens at the end, so a connection lost half-way leaves
+    nothing of the submission written. Any error rolls the whole block back.
+    """
+    session = gradebook.db
+    if isinstance(session, _FlushOnCommit):  # nested: the outer block commits
+        yield
+        return
+    gradebook.db = _FlushOnCommit(session)
+    try:
+        yield
+        gradebook.db = session
+        session.commit()
+    except BaseException:
+        gradebook.db = session
+        with contextlib.suppress(Exception):  # a dead connection: nothing to roll back
+            session.rollback()
+        raise
+    finally:
+        gradebook.db = session
 
 
 def _load_json(path: str) -> dict:
@@ -42,7 +95,22 @@ def commit_result(gradebook: Gradebook, summary: dict, course=None,
     ``.grader/handgraded/``); then the cell is flagged for review, the old hand
     score kept visible. Returns those flags as problems (kind ``changed-since-hand-graded``).
     With ``course``, the late penalty is written too (:func:`grader.term.apply_late_penalties`).
+
+    Everything is one transaction (nbgrader's own commits inside are turned into
+    flushes, see :func:`one_transaction`): a commit that fails half-way writes nothing.
     """
+    with one_transaction(gradebook):
+        flags, state_path, state = _commit_result(gradebook, summary, course, late_plugin)
+    if state_path:
+        os.makedirs(os.path.dirname(state_path), exist_ok=True)
+        temporary = f"{state_path}.tmp"
+        with open(temporary, "w", encoding="utf-8") as f:
+            json.dump(state, f, indent=1, sort_keys=True)
+        os.replace(temporary, state_path)
+    return flags
+
+
+def _commit_result(gradebook: Gradebook, summary: dict, course, late_plugin):
     student, assignment = summary["student"], summary["assignment"]
     try:
         gradebook.find_student(student)
@@ -109,13 +177,105 @@ def commit_result(gradebook: Gradebook, summary: dict, course=None,
     except Exception:
         gradebook.db.rollback()
         raise
-    if state_path:
-        os.makedirs(os.path.dirname(state_path), exist_ok=True)
-        temporary = f"{state_path}.tmp"
-        with open(temporary, "w", encoding="utf-8") as f:
-            json.dump({"committed": committed, "hand": hand}, f, indent=1, sort_keys=True)
-        os.replace(temporary, state_path)
-    return flags
+    return flags, state_path, {"committed": committed, "hand": hand}
+
+
+def _root_error(error: BaseException) -> BaseException:
+    """nbgrader wraps database errors in ``InvalidEntry``: the database's own error."""
+    while isinstance(error, InvalidEntry) and (error.__cause__ or error.__context__):
+        error = error.__cause__ or error.__context__
+    return error
+
+
+def transient_kind(error: BaseException) -> str | None:
+    """``"conflict"`` (another writer added the same row), ``"connection"`` or None (a real error)."""
+    error = _root_error(error)
+    if isinstance(error, IntegrityError):
+        code = getattr(error.orig, "sqlstate", None)
+        text = str(error.orig)
+        if code == "23505" or "UNIQUE constraint failed" in text:
+            return "conflict"
+        return None
+    if isinstance(error, OperationalError | InterfaceError):
+        return "connection"  # refused, server shut down, SQLite busy, serialization failure
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return "connection"
+    return None
+
+
+def retry_budget() -> float:
+    try:
+        return max(0.0, float(os.environ.get("GRADER_DB_RETRY_SECONDS", RETRY_SECONDS)))
+    except ValueError:
+        return RETRY_SECONDS
+
+
+def first_line(error: BaseException) -> str:
+    error = _root_error(error)
+    text = str(getattr(error, "orig", None) or error).strip()
+    return (text.splitlines() or [type(error).__name__])[0][:300]
+
+
+def commit_with_retry(gradebook: Gradebook, summary: dict, course=None, late_plugin=None, *,
+                      budget: float | None = None, log: Callable[[str], None] = print,
+                      sleep: Callable[[float], None] = time.sleep) -> list[dict]:
+    """:func:`commit_result`, retried while the database is away (bounded backoff).
+
+    Each attempt is one transaction, so a failed one wrote nothing. A unique
+    violation (another instructor's run added the same student at the same
+    moment) is retried at once; a lost or refused connection is retried after
+    0.5, 1, 2, 4, 8, 10, 10 ... s until ``budget`` seconds (default
+    ``$GRADER_DB_RETRY_SECONDS`` or 120) have passed since the first failure;
+    then :class:`GradebookUnavailable` stops the run with one sentence (the
+    results stay on disk: the same command finishes the job). After a lost
+    connection, the locks of :mod:`grader.dblock` held by this process are
+    checked (and taken again) before the next attempt.
+    """
+    from grader import dblock
+
+    budget = retry_budget() if budget is None else budget
+    first_failure, delay, conflicts, announced = None, 0.5, 0, False
+    while True:
+        try:
+            if first_failure is not None:
+                dblock.check_held()
+            flags = commit_result(gradebook, summary, course, late_plugin)
+            if announced:
+                log(f"The gradebook answers again: committed {summary['student']} after "
+                    f"{time.monotonic() - first_failure:.1f} s of retries.")
+            return flags
+        except dblock.LockLost:
+            raise
+        except Exception as error:  # noqa: BLE001 - classified below, re-raised if not transient
+            kind = transient_kind(error)
+            if kind is None:
+                raise
+            now = time.monotonic()
+            if kind == "conflict" and conflicts < MAX_CONFLICTS:
+                conflicts += 1
+                continue
+            if first_failure is None:
+                first_failure = now
+            waited = now - first_failure
+            if waited >= budget:
+                raise GradebookUnavailable(
+                    f"the gradebook {dblock.display_url(gradebook_url(gradebook))} did not "
+                    f"answer for {waited:.0f} s while committing the grades of "
+                    f"{summary['student']} for {summary['assignment']} ({first_line(error)}); "
+                    f"stopped: nothing of that submission was written (each submission is "
+                    f"one transaction), and every result is kept in .grader/results/: run the "
+                    f"same command again when the database is back (nothing is graded or "
+                    f"counted twice)") from None
+            if not announced:
+                log(f"The gradebook is unreachable ({first_line(error)}); retrying the commit "
+                    f"of {summary['student']} for up to {budget:.0f} s.")
+                announced = True
+            sleep(min(delay, max(0.0, budget - waited)))
+            delay = min(delay * 2, 10.0)
+
+
+def gradebook_url(gradebook: Gradebook) -> str:
+    return str(gradebook.engine.url)
 
 
 def dump(db_url: str, assignment: str | None = None) -> list[tuple[Any, ...]]:

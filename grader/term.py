@@ -66,14 +66,45 @@ def sqlite_path(course: Course) -> str | None:
 
 
 def unusable_message(course: Course, detail: str) -> str:
-    return (f"the gradebook {sqlite_path(course) or course.db_url} cannot be used ({detail}); "
+    path = sqlite_path(course)
+    if path is None and course.db_url.startswith("sqlite"):
+        path = course.db_url
+    if path is None:  # a database server (the URL shown without its password)
+        from grader.dblock import display_url
+
+        return (f"the gradebook {display_url(course.db_url)} cannot be used ({detail}); check "
+                f"that the database server is running and reachable from this machine and "
+                f"try again; to go back to a backup: `python -m grader restore --course "
+                f"{course.root}`")
+    return (f"the gradebook {path} cannot be used ({detail}); "
             f"if another program is using it, close it and try again, otherwise restore the "
             f"last backup with `python -m grader restore --course {course.root}`")
+
+
+def check_server(course: Course) -> None:
+    """A gradebook on a database server: it answers (else one sentence, not a traceback)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.pool import NullPool
+
+    args = {"connect_timeout": 10} if course.db_url.startswith("postgresql") else {}
+    engine = create_engine(course.db_url, poolclass=NullPool, connect_args=args)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except DBAPIError as error:
+        detail = str(getattr(error, "orig", error)).strip().splitlines() or ["no answer"]
+        raise GradebookUnusable(unusable_message(course, detail[0])) from None
+    finally:
+        engine.dispose()
 
 
 def check_gradebook(course: Course) -> None:
     """Raise :class:`GradebookUnusable` (one clear sentence) if the gradebook is corrupt or locked."""
     path = sqlite_path(course)
+    if path is None and not course.db_url.startswith("sqlite"):
+        check_server(course)
+        return
     if path is None or not os.path.exists(path):
         return
     try:
@@ -102,6 +133,14 @@ def backups_dir(course: Course) -> str:
     return os.path.join(course.state_dir, "backups")
 
 
+def before_restore_path(course: Course) -> str:
+    """Where :func:`restore_gradebook` keeps the gradebook it replaced."""
+    path = sqlite_path(course)
+    if path is not None:
+        return f"{path}.before-restore"
+    return os.path.join(backups_dir(course), "before-restore.db")
+
+
 def list_backups(course: Course) -> list[str]:
     directory = backups_dir(course)
     if not os.path.isdir(directory):
@@ -111,14 +150,28 @@ def list_backups(course: Course) -> list[str]:
 
 
 def backup_gradebook(course: Course, keep: int = BACKUPS_KEPT) -> str | None:
-    """A consistent copy of the gradebook (SQLite's backup API); the last ``keep`` are kept."""
+    """A consistent copy of the gradebook; the last ``keep`` are kept.
+
+    SQLite: SQLite's backup API. A database server (PostgreSQL): a portable
+    copy of nbgrader's tables into an SQLite file of the same schema, read in one
+    snapshot (:func:`copy_gradebook`); either way ``COURSE/.grader/backups/
+    gradebook-<time>.db``, which nbgrader itself can open.
+    """
     path = sqlite_path(course)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    target = os.path.join(backups_dir(course), f"gradebook-{stamp}.db")
+    if path is None and not course.db_url.startswith("sqlite"):
+        check_gradebook(course)
+        os.makedirs(backups_dir(course), exist_ok=True)
+        if not _server_backup(course.db_url, target):
+            return None  # no gradebook tables yet: nothing to keep
+        for old in list_backups(course)[:-keep]:
+            os.remove(old)
+        return target
     if path is None or not os.path.exists(path):
         return None
     check_gradebook(course)
     os.makedirs(backups_dir(course), exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    target = os.path.join(backups_dir(course), f"gradebook-{stamp}.db")
     source = sqlite3.connect(path, timeout=10.0)
     try:
         copy = sqlite3.connect(target)
@@ -134,7 +187,21 @@ def backup_gradebook(course: Course, keep: int = BACKUPS_KEPT) -> str | None:
 
 
 def restore_gradebook(course: Course, backup: str | None = None) -> str:
-    """Put a backup (default: the newest) in place; the replaced file is kept next to it."""
+    """Put a backup (default: the newest) in place; the replaced gradebook is kept.
+
+    Refused while a grading run uses the gradebook (:mod:`grader.dblock`). SQLite:
+    the file is replaced, the old one kept as ``gradebook.db.before-restore``. A
+    database server: nbgrader's tables are emptied and refilled from the backup in
+    one transaction (readers see the old or the new gradebook, never a mix), the
+    replaced content first copied to ``.grader/backups/before-restore.db``.
+    """
+    from grader import dblock
+
+    with dblock.gradebook_exclusive(course):
+        return _restore_gradebook(course, backup)
+
+
+def _restore_gradebook(course: Course, backup: str | None) -> str:
     backups = list_backups(course)
     if backup is None:
         if not backups:
@@ -145,6 +212,13 @@ def restore_gradebook(course: Course, backup: str | None = None) -> str:
     if not os.path.isfile(backup):
         raise CourseError(f"restore: no such backup: {backup}")
     path = sqlite_path(course)
+    if path is None and not course.db_url.startswith("sqlite"):
+        check_gradebook(course)
+        _check_backup(backup)
+        os.makedirs(backups_dir(course), exist_ok=True)
+        _server_backup(course.db_url, before_restore_path(course))
+        copy_gradebook(f"sqlite:///{backup}", course.db_url, replace=True)
+        return backup
     if path is None:
         raise CourseError("restore: the gradebook is not an SQLite file")
     if os.path.exists(path):
@@ -153,6 +227,89 @@ def restore_gradebook(course: Course, backup: str | None = None) -> str:
     shutil.copyfile(backup, temporary)
     os.replace(temporary, path)
     return backup
+
+
+def _gradebook_tables():
+    """nbgrader's tables in dependency order, and its ``alembic_version`` table."""
+    from nbgrader.api import Base
+    from sqlalchemy import Column, MetaData, String, Table
+
+    alembic = Table("alembic_version", MetaData(), Column("version_num", String(32),
+                                                           nullable=False))
+    return list(Base.metadata.sorted_tables), alembic
+
+
+def copy_gradebook(source_url: str, target_url: str, replace: bool = False) -> int:
+    """Copy every row of nbgrader's tables from one database to another; returns the row count.
+
+    The source is read in one REPEATABLE READ snapshot (on PostgreSQL a consistent
+    copy while other runs commit). The target's tables are created if missing;
+    with ``replace`` their rows are deleted first, all in one transaction. Only
+    nbgrader's tables are touched (other objects in either database are not).
+    """
+    from nbgrader.api import Base
+    from sqlalchemy import create_engine, inspect, select
+    from sqlalchemy.pool import NullPool
+
+    tables, alembic = _gradebook_tables()
+    source = create_engine(source_url, poolclass=NullPool)
+    target = create_engine(target_url, poolclass=NullPool)
+    count = 0
+    try:
+        with source.connect() as reader:
+            if source.dialect.name == "postgresql":
+                reader = reader.execution_options(isolation_level="REPEATABLE READ")
+            with reader.begin(), target.begin() as writer:
+                has_alembic = inspect(reader).has_table("alembic_version")
+                Base.metadata.create_all(writer)
+                alembic.create(writer, checkfirst=True)
+                copied = tables + ([alembic] if has_alembic else [])
+                if replace:
+                    for table in reversed(copied):
+                        writer.execute(table.delete())
+                for table in copied:
+                    rows = [dict(r) for r in reader.execute(select(table)).mappings()]
+                    if rows:
+                        writer.execute(table.insert(), rows)
+                    count += len(rows)
+    finally:
+        source.dispose()
+        target.dispose()
+    return count
+
+
+def _server_backup(url: str, target: str) -> bool:
+    """A portable SQLite copy of the server's gradebook at ``target`` (False: no gradebook)."""
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        if not inspect(engine).has_table("grade"):
+            return False
+    finally:
+        engine.dispose()
+    partial = f"{target}.partial"
+    if os.path.exists(partial):
+        os.remove(partial)
+    copy_gradebook(url, f"sqlite:///{partial}")
+    os.replace(partial, target)
+    return True
+
+
+def _check_backup(backup: str) -> None:
+    """A backup file is an SQLite gradebook (refuse anything else before touching the server)."""
+    try:
+        connection = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as error:
+        raise CourseError(f"restore: {backup} is not a gradebook backup ({error})") from None
+    if not {"assignment", "student", "grade"} <= tables:
+        raise CourseError(f"restore: {backup} is not a gradebook backup (no nbgrader tables)")
 
 
 # --------------------------------------------------------------------------- roster
