@@ -194,7 +194,7 @@ def _term_command(args: argparse.Namespace) -> int:
         return 0
     restored = term.restore_gradebook(course, args.backup)
     print(f"restored the gradebook from {restored} (the replaced one is kept as "
-          f"{term.sqlite_path(course)}.before-restore)")
+          f"{term.before_restore_path(course)})")
     return 0
 
 
@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             return sandbox_check()
     except CourseError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return getattr(error, "exit_code", 2)  # 3: the gradebook went away mid-run
     except Exception as error:  # noqa: BLE001 - the gradebook failing mid-run: one sentence
         from sqlalchemy.exc import DBAPIError
 

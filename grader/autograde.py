@@ -327,7 +327,18 @@ def grader_error_summary(student: str, assignment: str, error: str) -> dict:
 
 
 def autograde(options: AutogradeOptions, log: Callable[[str], None] = print) -> AutogradeReport:
-    """Grade the assignment (see the module docstring); never raises for a student's work."""
+    """Grade the assignment (see the module docstring); never raises for a student's work.
+
+    The whole run holds the problem set's lock (:mod:`grader.dblock`): a second
+    run on the same problem set, from any machine, is refused with the holder's name.
+    """
+    from grader import dblock
+
+    with dblock.assignment_lock(Course(options.course), options.assignment):
+        return _autograde(options, log)
+
+
+def _autograde(options: AutogradeOptions, log: Callable[[str], None]) -> AutogradeReport:
     started = time.monotonic()
     course = Course(options.course)
     settings = ExecutionSettings(limits=options.limits, cell_timeout=options.cell_timeout,
@@ -384,14 +395,14 @@ def autograde(options: AutogradeOptions, log: Callable[[str], None] = print) -> 
                       "timestamp": _timestamp(staged.directory),
                       "staging_problems": staged.problems, "stage_seconds": stage_seconds})
 
-    from grader.gradebook import commit_result
+    from grader.gradebook import commit_with_retry
 
     summaries: dict[str, dict] = {}
     failed: list[str] = []
     plugin = term.late_plugin(course)
 
     def commit(gb, summary: dict) -> None:
-        flags = commit_result(gb, summary, course, plugin)
+        flags = commit_with_retry(gb, summary, course, plugin, log=log)  # waits out an outage
         summary["hand_flags"] = flags
 
     with Gradebook(course.db_url) as gb:
