@@ -32,7 +32,11 @@
 # hidden tests added at grading time (comparisons with an independent
 # implementation on many inputs and edge cases, such as a single time step, a
 # single example or a non-zero initial state). Hidden tests give partial
-# credit per case. Restart the kernel and run all cells before you hand in.
+# credit per case. The caches your forward functions return are graded too
+# (a third of each hidden test): they must have the structure stated in each
+# part, because problem set 3's backward passes read exactly that, and the
+# hidden tests feed your caches to a correct backward pass and check the
+# gradients it gets. Restart the kernel and run all cells before you hand in.
 
 # %% locked id=setup
 import math
@@ -46,8 +50,10 @@ warnings.filterwarnings("ignore", category=UserWarning)
 # %% [markdown]
 # ## 1. One time step
 #
-# Implement `rnn_step_forward`. The cache is whatever you want to keep for a
-# backward pass later; any Python object will do here.
+# Implement `rnn_step_forward`. The cache keeps what the backward pass of
+# problem set 3 needs, and it is graded: return exactly the tuple
+# `(X, H_prev, W_xh, W_hh, H)`, the step's inputs, its two weight matrices and
+# the new state `H` (the bias is not needed: its gradient is a sum over rows).
 
 # %% solution id=rnn_step_forward
 def rnn_step_forward(X, H_prev, W_xh, W_hh, b_h):
@@ -59,7 +65,7 @@ def rnn_step_forward(X, H_prev, W_xh, W_hh, b_h):
         W_xh: (d, h); W_hh: (h, h); b_h: (h,).
 
     Returns:
-        H of shape (n, h), and a cache (any object).
+        H of shape (n, h), and the cache (X, H_prev, W_xh, W_hh, H).
     """
     ### BEGIN SOLUTION
     H = np.tanh(X @ W_xh + H_prev @ W_hh + b_h)
@@ -109,7 +115,9 @@ grading.check_rnn_step_forward(cases, runs, points=2)
 #
 # Implement `rnn_forward` by applying your step function for $t = 1, \dots, T$,
 # starting from `H0`. It returns all $T$ hidden states stacked into one array
-# `(T, n, h)` (the initial state is not included).
+# `(T, n, h)` (the initial state is not included). Its cache, graded, is the
+# list of the $T$ caches your step function returned, in time order:
+# `[cache_1, ..., cache_T]`, each `(X[t], H_prev, W_xh, W_hh, H[t])`.
 
 # %% solution id=rnn_forward
 def rnn_forward(X, H0, W_xh, W_hh, b_h):
@@ -121,7 +129,8 @@ def rnn_forward(X, H0, W_xh, W_hh, b_h):
         W_xh: (d, h); W_hh: (h, h); b_h: (h,).
 
     Returns:
-        H of shape (T, n, h) (the state after every step), and a cache.
+        H of shape (T, n, h) (the state after every step), and the cache: the list
+        of the T step caches of rnn_step_forward, in time order.
     """
     ### BEGIN SOLUTION
     T, n, _ = X.shape
@@ -166,7 +175,7 @@ grading.check_rnn_forward(cases, runs, points=2)
 #
 # Implement `output_forward`. It must work for one step, `H` of shape
 # `(n, h)`, and for a sequence, `H` of shape `(T, n, h)`, applying the same
-# affine map to every row.
+# affine map to every row. Its cache, graded, is the tuple `(H, W_hq)`.
 
 # %% solution id=output_forward
 def output_forward(H, W_hq, b_q):
@@ -177,7 +186,7 @@ def output_forward(H, W_hq, b_q):
         W_hq: (h, q); b_q: (q,).
 
     Returns:
-        O of shape (n, q) or (T, n, q), and a cache.
+        O of shape (n, q) or (T, n, q), and the cache (H, W_hq).
     """
     ### BEGIN SOLUTION
     O = H @ W_hq + b_q

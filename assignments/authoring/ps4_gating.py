@@ -28,6 +28,13 @@
 # gates, a single example and zero initial states, with partial credit per
 # case or per gradient. A backward pass is tested through your own forward
 # pass's cache, so get the forward right first.
+#
+# **Caches are graded.** Each forward returns its cache in the exact structure
+# stated in its docstring; a third of each forward's hidden test feeds your
+# cache to a correct backward pass and compares the gradients it gets with
+# automatic differentiation. A wrong cache costs points there (the message
+# says the cache is wrong), not in your backward's test: your backward is
+# judged on what it computes from the cache it was given.
 
 # %% locked id=setup
 import warnings
@@ -62,7 +69,8 @@ def gated_step_forward(X, H_prev, W_x, W_h, b):
         columns ordered [gate | candidate].
 
     Returns:
-        H (n, h) and a cache for gated_step_backward.
+        H (n, h) and the cache (X, H_prev, W_x, W_h, G, Htilde) for
+        gated_step_backward, with G the gate and Htilde the candidate, both (n, h).
     """
     ### BEGIN SOLUTION
     h = H_prev.shape[1]
@@ -173,7 +181,8 @@ def lstm_step_forward(X, H_prev, C_prev, W_x, W_h, b):
         b: (4h,), blocks ordered (i, f, g, o).
 
     Returns:
-        H (n, h), C (n, h) and a cache for lstm_step_backward.
+        H (n, h), C (n, h) and the cache (X, H_prev, C_prev, W_x, W_h, I, F, G, O, tanh_C)
+        for lstm_step_backward: the four gates and tanh(C), each (n, h).
     """
     ### BEGIN SOLUTION
     h = H_prev.shape[1]
@@ -285,6 +294,10 @@ grading.check_lstm_step_backward(cases, runs, points=3)
 #   Z = \sigma(X W_{xz} + b_{xz} + H_{t-1} W_{hz} + b_{hz}),$$
 # $$N = \tanh\big(X W_{xn} + b_{xn} + R \odot (H_{t-1} W_{hn} + b_{hn})\big), \qquad
 #   H = (1 - Z) \odot N + Z \odot H_{t-1}.$$
+#
+# There is no GRU backward to write here, but the cache is graded: return
+# `(X, H_prev, W_x, W_h, R, Z, N, A_h)` with $A_h = H_{t-1} W_h + b_h$ (all
+# three blocks, `(n, 3h)`): that is what a backward pass needs.
 
 # %% solution id=gru_step_forward
 def gru_step_forward(X, H_prev, W_x, W_h, b_x, b_h):
@@ -295,7 +308,8 @@ def gru_step_forward(X, H_prev, W_x, W_h, b_x, b_h):
         blocks ordered (r, z, n).
 
     Returns:
-        H (n, h) and a cache.
+        H (n, h) and the cache (X, H_prev, W_x, W_h, R, Z, N, A_h): the gates R, Z
+        and the candidate N, each (n, h), and A_h = H_prev W_h + b_h, (n, 3h).
     """
     ### BEGIN SOLUTION
     h = H_prev.shape[1]

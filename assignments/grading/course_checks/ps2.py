@@ -14,6 +14,13 @@ import torch
 
 import rnn_lib.output as ref_output
 import rnn_lib.rnn as ref_rnn
+from course_checks.caches import (
+    CacheStructure,
+    arrays,
+    cache_problem,
+    outputs_and_cache,
+    weighted_credit,
+)
 from course_checks.common import (
     Case,
     StudentRun,
@@ -72,22 +79,140 @@ def _run(function, cases, names: str) -> list[StudentRun]:
     return run_cases(function, cases, FORBIDDEN, project=leading_outputs(1, names))
 
 
+def _run_with_cache(function, cases, names: str) -> list[StudentRun]:
+    return run_cases(function, cases, FORBIDDEN, project=outputs_and_cache(1, names))
+
+
 @kernel_side
 def run_rnn_step_forward(function, cases) -> list[StudentRun]:
-    """Step (b): the student's H (the cache is not graded)."""
-    return _run(function, cases, "(H, cache)")
+    """Step (b): the student's H and cache (plain data)."""
+    return _run_with_cache(function, cases, "(H, cache)")
 
 
 @kernel_side
 def run_rnn_forward(function, cases) -> list[StudentRun]:
-    """Step (b)."""
-    return _run(function, cases, "(H, cache)")
+    """Step (b): the student's H and list of step caches."""
+    return _run_with_cache(function, cases, "(H, cache)")
 
 
 @kernel_side
 def run_output_forward(function, cases) -> list[StudentRun]:
-    """Step (b)."""
-    return _run(function, cases, "(O, cache)")
+    """Step (b): the student's O and cache."""
+    return _run_with_cache(function, cases, "(O, cache)")
+
+
+# --------------------------------------------------------------------------- caches (trusted)
+# The structures the notebook documents, read by correct backwards written here.
+
+STEP_CACHE = "(X, H_prev, W_xh, W_hh, H)"
+SEQ_CACHE = "the list of the T step caches"
+OUTPUT_CACHE = "(H, W_hq)"
+STEP_GRADS = ("dX", "dH_prev", "dW_xh", "dW_hh", "db_h")
+SEQ_GRADS = ("dX", "dH0", "dW_xh", "dW_hh", "db_h")
+OUTPUT_GRADS = ("dH", "dW_hq", "db_q")
+
+
+def _step_backward(dH, cache, n, d, h, what="the cache"):
+    names = ("X", "H_prev", "W_xh", "W_hh", "H")
+    if not isinstance(cache, tuple | list) or len(cache) != 5:
+        got = (f"a {type(cache).__name__} of {len(cache)} items"
+               if isinstance(cache, tuple | list) else
+               (cache if isinstance(cache, str) else f"a {type(cache).__name__}"))
+        raise CacheStructure(f"{what} should be {STEP_CACHE}, got {got}")
+    X, H_prev, W_xh, W_hh, H = arrays(cache, names, [(n, d), (n, h), (d, h), (h, h), (n, h)],
+                                      what)
+    dA = dH * (1.0 - H * H)
+    return dA @ W_xh.T, dA @ W_hh.T, X.T @ dA, H_prev.T @ dA, dA.sum(axis=0)
+
+
+def _seq_backward(dH, cache, T, n, d, h):
+    if not isinstance(cache, tuple | list) or len(cache) != T:
+        got = (f"a {type(cache).__name__} of {len(cache)} items"
+               if isinstance(cache, tuple | list) else
+               (cache if isinstance(cache, str) else f"a {type(cache).__name__}"))
+        raise CacheStructure(f"the cache should be a list of T = {T} step caches, got {got}")
+    dX = np.zeros((T, n, d))
+    dW_xh, dW_hh, db_h = np.zeros((d, h)), np.zeros((h, h)), np.zeros(h)
+    carry = np.zeros((n, h))
+    for t in range(T - 1, -1, -1):
+        dX[t], carry, gx, gh, gb = _step_backward(dH[t] + carry, cache[t], n, d, h,
+                                                   what=f"step cache {t}")
+        dW_xh += gx
+        dW_hh += gh
+        db_h += gb
+    return dX, carry, dW_xh, dW_hh, db_h
+
+
+def _output_backward(dO, cache, lead, h, q):
+    if not isinstance(cache, tuple | list) or len(cache) != 2:
+        got = (f"a {type(cache).__name__} of {len(cache)} items"
+               if isinstance(cache, tuple | list) else
+               (cache if isinstance(cache, str) else f"a {type(cache).__name__}"))
+        raise CacheStructure(f"the cache should be {OUTPUT_CACHE}, got {got}")
+    H, W_hq = arrays(cache, ("H", "W_hq"), [(*lead, h), (h, q)])
+    return dO @ W_hq.T, H.reshape(-1, h).T @ dO.reshape(-1, q), dO.reshape(-1, q).sum(axis=0)
+
+
+def _autograd(forward, inputs, upstream):
+    leaves = [torch.tensor(np.asarray(a, np.float64), requires_grad=True) for a in inputs]
+    forward(*leaves).backward(torch.from_numpy(np.asarray(upstream, np.float64)))
+    return [leaf.grad.numpy() for leaf in leaves]
+
+
+def _torch_step(X, H_prev, W_xh, W_hh, b_h):
+    return torch.tanh(X @ W_xh + H_prev @ W_hh + b_h)
+
+
+def _torch_seq(X, H0, W_xh, W_hh, b_h):
+    H, states = H0, []
+    for t in range(X.shape[0]):
+        H = _torch_step(X[t], H, W_xh, W_hh, b_h)
+        states.append(H)
+    return torch.stack(states)
+
+
+def _cache_parts(name, cases, runs, output_problem, judge) -> dict[str, list]:
+    """One part per case: the cache fed to a correct backward, judged against autograd."""
+    parts = {}
+    for case, run in zip(cases, runs, strict=True):
+        part = f"{name} cache [{case.label}]"
+        if (problem := error_problem(name, run)) is not None:
+            parts[part] = [problem]
+        elif output_problem(case, run) is not None:
+            parts[part] = [f"{name} [{case.label}]: the cache is not judged while the "
+                           f"output is wrong"]
+        else:
+            parts[part] = [judge(case, run.value["cache"])]
+    return parts
+
+
+def _score_with_cache(name, points, cases, runs, expected_of, problem_of, judge) -> float:
+    """Two thirds for the outputs (one share per case), one third for the caches."""
+    def output_problem(case, run):
+        return problem_of(case, _outputs_only(run), expected_of(case))
+
+    outputs = {case.label: [output_problem(case, run)]
+               for case, run in zip(cases, runs, strict=True)}
+    caches = _cache_parts(name, cases, runs, output_problem, judge)
+    return weighted_credit(points, [(2.0, outputs), (1.0, caches)],
+                           gate=reference_problem(name, runs))
+
+
+def _outputs_only(run: StudentRun) -> StudentRun:
+    if run.error is not None or not isinstance(run.value, dict):
+        return run
+    return StudentRun(run.label, run.value["outputs"], run.error, run.reference_calls)
+
+
+def _cache_tolerance(case) -> dict:
+    """Caches of float32 runs hold float32 values: float32 tolerances."""
+    return ({"rtol": 1e-4, "atol": 1e-5} if case.args[0].dtype == np.float32
+            else {"rtol": 1e-6, "atol": 1e-9})
+
+
+def _upstream(seed: int, case: Case, shape) -> np.ndarray:
+    """A seeded upstream gradient for one case (trusted side only)."""
+    return _rng(seed + sum(map(ord, case.label))).normal(size=shape)
 
 
 @kernel_side
@@ -136,11 +261,22 @@ def expected_rnn_step(case: Case) -> np.ndarray:
         return cell(torch.from_numpy(X), torch.from_numpy(H_prev)).numpy()
 
 
+def judge_rnn_step_cache(case: Case, cache) -> str | None:
+    """The student's step cache through a correct rnn_step_backward, against autograd."""
+    X, H_prev, W_xh, W_hh, b_h = case.args
+    (n, d), h = X.shape, W_xh.shape[1]
+    dH = _upstream(2101, case, (n, h))
+    expected = _autograd(_torch_step, case.args, dH)
+    return cache_problem("rnn_step_forward", case.label, cache,
+                         lambda g, c: _step_backward(g, c, n, d, h), [dH], expected,
+                         STEP_GRADS, STEP_CACHE, **_cache_tolerance(case))
+
+
 @verdict(cases=rnn_step_forward_cases)
 def check_rnn_step_forward(cases, runs, points: float) -> float:
-    """Step (c): partial credit per case."""
-    return _score("rnn_step_forward", points, cases, runs, expected_rnn_step,
-                  _array_result_problem("rnn_step_forward"))
+    """Step (c): partial credit per case for H (2/3) and for the cache (1/3)."""
+    return _score_with_cache("rnn_step_forward", points, cases, runs, expected_rnn_step,
+                             _array_result_problem("rnn_step_forward"), judge_rnn_step_cache)
 
 
 # --------------------------------------------------------------------------- rnn_forward
@@ -177,11 +313,22 @@ def expected_rnn_forward(case: Case) -> np.ndarray:
         return H.numpy()
 
 
+def judge_rnn_cache(case: Case, cache) -> str | None:
+    """The student's list of step caches through a correct BPTT, against autograd."""
+    X, H0, W_xh, W_hh, b_h = case.args
+    (T, n, d), h = X.shape, W_xh.shape[1]
+    dH = _upstream(2102, case, (T, n, h))
+    expected = _autograd(_torch_seq, case.args, dH)
+    return cache_problem("rnn_forward", case.label, cache,
+                         lambda g, c: _seq_backward(g, c, T, n, d, h), [dH], expected,
+                         SEQ_GRADS, SEQ_CACHE, **_cache_tolerance(case))
+
+
 @verdict(cases=rnn_forward_cases)
 def check_rnn_forward(cases, runs, points: float) -> float:
-    """Step (c)."""
-    return _score("rnn_forward", points, cases, runs, expected_rnn_forward,
-                  _array_result_problem("rnn_forward"))
+    """Step (c): partial credit per case for H (2/3) and for the cache (1/3)."""
+    return _score_with_cache("rnn_forward", points, cases, runs, expected_rnn_forward,
+                             _array_result_problem("rnn_forward"), judge_rnn_cache)
 
 
 # --------------------------------------------------------------------------- output_forward
@@ -211,11 +358,22 @@ def expected_output(case: Case) -> np.ndarray:
     return torch.nn.functional.linear(H, W_hq.T, b_q).numpy()
 
 
+def judge_output_cache(case: Case, cache) -> str | None:
+    """The student's output cache through a correct output_backward, against autograd."""
+    H, W_hq, b_q = case.args
+    lead, (h, q) = H.shape[:-1], W_hq.shape
+    dO = _upstream(2103, case, (*lead, q))
+    expected = _autograd(lambda H_, W, b: H_ @ W + b, case.args, dO)
+    return cache_problem("output_forward", case.label, cache,
+                         lambda g, c: _output_backward(g, c, lead, h, q), [dO], expected,
+                         OUTPUT_GRADS, OUTPUT_CACHE, **_cache_tolerance(case))
+
+
 @verdict(cases=output_forward_cases)
 def check_output_forward(cases, runs, points: float) -> float:
-    """Step (c)."""
-    return _score("output_forward", points, cases, runs, expected_output,
-                  _array_result_problem("output_forward"))
+    """Step (c): partial credit per case for O (2/3) and for the cache (1/3)."""
+    return _score_with_cache("output_forward", points, cases, runs, expected_output,
+                             _array_result_problem("output_forward"), judge_output_cache)
 
 
 # --------------------------------------------------------------------------- softmax_cross_entropy

@@ -13,6 +13,15 @@ import torch
 import rnn_lib.gated as ref_gated
 import rnn_lib.gru as ref_gru
 import rnn_lib.lstm as ref_lstm
+from course_checks.caches import (
+    CacheStructure,
+    arrays,
+    backward_on_cache,
+    cache_problem,
+    outputs_and_cache,
+    plain_cache,
+    weighted_credit,
+)
 from course_checks.common import (
     Case,
     StudentRun,
@@ -20,7 +29,6 @@ from course_checks.common import (
     call_student,
     error_problem,
     forbidden_codes,
-    leading_outputs,
     partial_credit,
     reference_problem,
     run_cases,
@@ -65,11 +73,12 @@ def _unit_inputs(rng, n, d, h, blocks, *, dtype=np.float64, zero_state=False, sc
 
 
 def _forward_problem(name, n_outputs):
-    """Check the returned arrays (step (b) dropped the cache)."""
+    """Check the returned arrays (the cache is judged apart, see :func:`_score_forward`)."""
     def problem_of(case, run, expected):
         if (problem := error_problem(name, run)) is not None:
             return [problem]
-        values = run.value if n_outputs > 1 else (run.value,)
+        value = run.value["outputs"] if isinstance(run.value, dict) else run.value
+        values = value if n_outputs > 1 else (value,)
         dtype = case.meta.get("dtype", np.float64)
         return [array_problem(f"{name} [{case.label}] {label}", got, want, dtype=dtype,
                               **_tolerance(dtype))
@@ -85,41 +94,190 @@ def _score_cases(name, points, cases, runs, expected_of, problem_of) -> float:
     return partial_credit(points, parts, gate=reference_problem(name, runs))
 
 
-def _score_gradients(name, names, points, cases, runs, expected_of) -> float:
+def _score_gradients(name, names, points, cases, runs, expected_of, cache_judge) -> float:
+    """Partial credit per gradient; the backward was fed the student's own forward's cache.
+
+    ``cache_judge(case, cache)`` returns ``(problem, grads)``: why the cache is
+    wrong (None if right) and what a correct backward computes from it. A
+    backward is not charged for a wrong cache when it computes what a correct
+    backward computes from that cache; the cache itself costs points in the
+    forward's hidden test.
+    """
     parts = {grad: [] for grad in names}
     for case, run in zip(cases, runs, strict=True):
         if (problem := error_problem(name, run)) is not None:
             for grad in names:
                 parts[grad].append(problem)
             continue
-        if not isinstance(run.value, tuple | list) or len(run.value) != len(names):
-            for grad in names:
-                parts[grad].append(f"{name} [{case.label}]: expected a tuple of "
-                                   f"{len(names)} arrays ({', '.join(names)})")
-            continue
+        grads = run.value["grads"]
         dtype = case.meta.get("dtype", np.float64)
-        for grad, got, want in zip(names, run.value, expected_of(case), strict=True):
-            parts[grad].append(array_problem(f"{name} [{case.label}] {grad}", got, want,
-                                             dtype=dtype, **_tolerance(dtype)))
+        cache_wrong, on_cache = cache_judge(case, run.value["cache"])
+
+        def problem_of(grad, got, want, dtype=dtype, case=case):
+            return array_problem(f"{name} [{case.label}] {grad}", got, want, dtype=dtype,
+                                 **_tolerance(dtype))
+
+        problems = backward_on_cache(grads, expected_of(case), cache_wrong, on_cache,
+                                     problem_of, names)
+        for grad, problem in zip(names, problems, strict=True):
+            parts[grad].append(problem)
     return partial_credit(points, parts, gate=reference_problem(name, runs))
+
+
+def _score_forward(name, points, cases, runs, expected_of, problem_of, cache_judge) -> float:
+    """Two thirds for the outputs (a share per case), one third for the caches (idem)."""
+    outputs, caches = {}, {}
+    for case, run in zip(cases, runs, strict=True):
+        found = [p for p in problem_of(case, run, expected_of(case)) if p]
+        outputs[case.label] = found
+        part = f"{name} cache [{case.label}]"
+        if run.error is not None:
+            caches[part] = found
+        elif found:
+            caches[part] = ["the cache is not judged while the outputs are wrong"]
+        else:
+            caches[part] = [cache_judge(case, run.value["cache"])[0]]
+    return weighted_credit(points, [(2.0, outputs), (1.0, caches)],
+                           gate=reference_problem(name, runs))
+
+
+# --------------------------------------------------------------------------- caches (trusted)
+# The structures the notebook documents, read by correct backwards written here; their
+# gradients are compared with autograd of the equations (torch, float64).
+
+GATED_CACHE = "(X, H_prev, W_x, W_h, G, Htilde)"
+LSTM_CACHE = "(X, H_prev, C_prev, W_x, W_h, I, F, G, O, tanh_C)"
+GRU_CACHE = "(X, H_prev, W_x, W_h, R, Z, N, A_h)"
+GATED_GRADS = ("dX", "dH_prev", "dW_x", "dW_h", "db")
+LSTM_GRADS = ("dX", "dH_prev", "dC_prev", "dW_x", "dW_h", "db")
+GRU_GRADS = ("dX", "dH_prev", "dW_x", "dW_h", "db_x", "db_h")
+
+
+def _cache_items(cache, structure: str, names, shapes):
+    if not isinstance(cache, tuple | list) or len(cache) != len(names):
+        got = (f"a {type(cache).__name__} of {len(cache)} items"
+               if isinstance(cache, tuple | list) else
+               (cache if isinstance(cache, str) else f"a {type(cache).__name__}"))
+        raise CacheStructure(f"it should be {structure}, got {got}")
+    return arrays(cache, names, shapes)
+
+
+def _gated_backward(dH, cache, n, d, h):
+    X, H_prev, W_x, W_h, G, Ht = _cache_items(
+        cache, GATED_CACHE, ("X", "H_prev", "W_x", "W_h", "G", "Htilde"),
+        [(n, d), (n, h), (d, 2 * h), (h, 2 * h), (n, h), (n, h)])
+    dA = np.concatenate([dH * (Ht - H_prev) * G * (1 - G), dH * G * (1 - Ht**2)], axis=1)
+    return (dA @ W_x.T, dH * (1 - G) + dA @ W_h.T, X.T @ dA, H_prev.T @ dA, dA.sum(axis=0))
+
+
+def _lstm_backward(dH, dC, cache, n, d, h):
+    X, H_prev, C_prev, W_x, W_h, I, F, G, O, tC = _cache_items(
+        cache, LSTM_CACHE, ("X", "H_prev", "C_prev", "W_x", "W_h", "I", "F", "G", "O", "tanh_C"),
+        [(n, d), (n, h), (n, h), (d, 4 * h), (h, 4 * h)] + [(n, h)] * 5)
+    dCt = dC + dH * O * (1 - tC**2)
+    dA = np.concatenate([dCt * G * I * (1 - I), dCt * C_prev * F * (1 - F),
+                         dCt * I * (1 - G**2), dH * tC * O * (1 - O)], axis=1)
+    return (dA @ W_x.T, dA @ W_h.T, dCt * F, X.T @ dA, H_prev.T @ dA, dA.sum(axis=0))
+
+
+def _gru_backward(dH, cache, n, d, h):
+    X, H_prev, W_x, W_h, R, Z, N, A_h = _cache_items(
+        cache, GRU_CACHE, ("X", "H_prev", "W_x", "W_h", "R", "Z", "N", "A_h"),
+        [(n, d), (n, h), (d, 3 * h), (h, 3 * h), (n, h), (n, h), (n, h), (n, 3 * h)])
+    dN = dH * (1 - Z) * (1 - N**2)
+    dZ = dH * (H_prev - N) * Z * (1 - Z)
+    dR = dN * A_h[:, 2 * h:] * R * (1 - R)
+    dA_x = np.concatenate([dR, dZ, dN], axis=1)
+    dA_h = np.concatenate([dR, dZ, dN * R], axis=1)
+    return (dA_x @ W_x.T, dH * Z + dA_h @ W_h.T, X.T @ dA_x, H_prev.T @ dA_h,
+            dA_x.sum(axis=0), dA_h.sum(axis=0))
+
+
+def _lstm_torch(X, H_prev, C_prev, W_x, W_h, b):
+    h = H_prev.shape[1]
+    A = X @ W_x + H_prev @ W_h + b
+    I, F, O = (torch.sigmoid(A[:, k * h:(k + 1) * h]) for k in (0, 1, 3))
+    C = F * C_prev + I * torch.tanh(A[:, 2 * h:3 * h])
+    return O * torch.tanh(C), C
+
+
+def _gru_torch(X, H_prev, W_x, W_h, b_x, b_h):
+    h = H_prev.shape[1]
+    A_x, A_h = X @ W_x + b_x, H_prev @ W_h + b_h
+    R = torch.sigmoid(A_x[:, :h] + A_h[:, :h])
+    Z = torch.sigmoid(A_x[:, h:2 * h] + A_h[:, h:2 * h])
+    N = torch.tanh(A_x[:, 2 * h:] + R * A_h[:, 2 * h:])
+    return (1 - Z) * N + Z * H_prev
+
+
+def _autograd(forward, inputs, upstream):
+    leaves = [_t(a, grad=True) for a in inputs]
+    outputs = forward(*leaves)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    torch.autograd.backward(list(outputs), [_t(u) for u in upstream])
+    return [leaf.grad.numpy() for leaf in leaves]
+
+
+def _judge_cache(name, backward, structure, grad_names, torch_forward, n_upstream_like):
+    """A ``cache_judge(case, cache) -> (problem, grads on that cache)`` for one forward.
+
+    The upstream gradients are the case's own (backward cases) or seeded here
+    (forward cases), shaped like H (and C): ``n_upstream_like`` of them.
+    """
+    def judge(case, cache):
+        dtype = case.meta.get("dtype", np.float64)
+        inputs = case.args[:len(case.args) - case.meta.get("n_upstream", 0)]
+        X, H_prev = inputs[0], inputs[1]
+        (n, d), h = X.shape, H_prev.shape[1]
+        if case.meta.get("n_upstream"):
+            upstream = [np.asarray(u, np.float64) for u in case.args[len(inputs):]]
+        else:
+            rng = np.random.default_rng(4100 + sum(map(ord, case.label)))
+            upstream = [rng.normal(size=(n, h)) for _ in range(n_upstream_like)]
+        expected = _autograd(torch_forward, inputs, upstream)
+
+        def read(*args):
+            return backward(*args, n=n, d=d, h=h)
+
+        problem = cache_problem(name, case.label, cache, read, upstream, expected, grad_names,
+                                structure, **_tolerance(dtype))
+        try:
+            with np.errstate(all="ignore"):
+                on_cache = read(*upstream, cache) if problem else None
+        except Exception:  # noqa: BLE001 - the cache cannot be read: nothing to compare with
+            on_cache = None
+        return problem, on_cache
+    return judge
+
+
+def _gated_backward_kw(dH, cache, *, n, d, h):
+    return _gated_backward(dH, cache, n, d, h)
+
+
+def _lstm_backward_kw(dH, dC, cache, *, n, d, h):
+    return _lstm_backward(dH, dC, cache, n, d, h)
+
+
+def _gru_backward_kw(dH, cache, *, n, d, h):
+    return _gru_backward(dH, cache, n, d, h)
 
 
 @kernel_side
 def run_gated_step_forward(function, cases) -> list[StudentRun]:
-    """Step (b): the student's H (the cache is not graded)."""
-    return run_cases(function, cases, FORBIDDEN, project=leading_outputs(1, "(H, cache)"))
+    """Step (b): the student's H and cache (plain data)."""
+    return run_cases(function, cases, FORBIDDEN, project=outputs_and_cache(1, "(H, cache)"))
 
 
 @kernel_side
 def run_lstm_step_forward(function, cases) -> list[StudentRun]:
-    """Step (b): the student's (H, C)."""
-    return run_cases(function, cases, FORBIDDEN, project=leading_outputs(2, "(H, C, cache)"))
+    """Step (b): the student's (H, C) and cache."""
+    return run_cases(function, cases, FORBIDDEN, project=outputs_and_cache(2, "(H, C, cache)"))
 
 
 @kernel_side
 def run_gru_step_forward(function, cases) -> list[StudentRun]:
-    """Step (b): the student's H."""
-    return run_cases(function, cases, FORBIDDEN, project=leading_outputs(1, "(H, cache)"))
+    """Step (b): the student's H and cache."""
+    return run_cases(function, cases, FORBIDDEN, project=outputs_and_cache(1, "(H, cache)"))
 
 
 @kernel_side
@@ -131,16 +289,17 @@ def run_step_backward(forward, backward, cases, n_upstream: int, names: str
     ``names`` describes the gradients expected back, e.g. ``"(dX, dH_prev, ...)"``.
     """
     count = names.count(",") + 1
+    gradients = tuple_of(count, names)
     runs = []
     for case in cases:
         inputs, upstream = case.args[:-n_upstream], case.args[-n_upstream:]
 
         def both(inputs=inputs, upstream=upstream):
             cache = forward(*inputs)[-1]
-            return backward(*upstream, cache)
+            kept = plain_cache(cache)  # before the backward can change it
+            return {"grads": gradients(backward(*upstream, cache)), "cache": kept}
 
-        runs.append(call_student(both, forbidden=FORBIDDEN, label=case.label,
-                                 project=tuple_of(count, names)))
+        runs.append(call_student(both, forbidden=FORBIDDEN, label=case.label))
     return runs
 
 
@@ -194,8 +353,8 @@ def expected_gated_forward(case: Case):
 @verdict(cases=gated_step_forward_cases)
 def check_gated_step_forward(cases, runs, points: float) -> float:
     """Step (c): partial credit per case."""
-    return _score_cases("gated_step_forward", points, cases, runs, expected_gated_forward,
-                        _forward_problem("gated_step_forward", 1))
+    return _score_forward("gated_step_forward", points, cases, runs, expected_gated_forward,
+                          _forward_problem("gated_step_forward", 1), _gated_judge())
 
 
 @kernel_side
@@ -206,7 +365,7 @@ def gated_step_backward_cases() -> list[Case]:
     def case(label, n, d, h, dtype=np.float64, **kw):
         inputs = _unit_inputs(rng, n, d, h, 2, dtype=dtype, **kw)
         dH = rng.normal(size=(n, h)).astype(dtype)
-        return Case(label, (*inputs, dH), meta={"dtype": dtype})
+        return Case(label, (*inputs, dH), meta={"dtype": dtype, "n_upstream": 1})
 
     return [
         case("n=4, d=3, h=5", 4, 3, 5),
@@ -227,8 +386,13 @@ def expected_gated_backward(case: Case):
 @verdict(cases=gated_step_backward_cases)
 def check_gated_step_backward(cases, runs, points: float) -> float:
     """Step (c): partial credit per gradient."""
-    return _score_gradients("gated_step_backward", ("dX", "dH_prev", "dW_x", "dW_h", "db"),
-                            points, cases, runs, expected_gated_backward)
+    return _score_gradients("gated_step_backward", GATED_GRADS, points, cases, runs,
+                            expected_gated_backward, _gated_judge())
+
+
+def _gated_judge():
+    return _judge_cache("gated_step_forward", _gated_backward_kw, GATED_CACHE, GATED_GRADS,
+                        _gated_torch, 1)
 
 
 # --------------------------------------------------------------------------- LSTM
@@ -276,8 +440,8 @@ def expected_lstm_forward(case: Case):
 @verdict(cases=lstm_step_forward_cases)
 def check_lstm_step_forward(cases, runs, points: float) -> float:
     """Step (c): partial credit per case."""
-    return _score_cases("lstm_step_forward", points, cases, runs, expected_lstm_forward,
-                        _forward_problem("lstm_step_forward", 2))
+    return _score_forward("lstm_step_forward", points, cases, runs, expected_lstm_forward,
+                          _forward_problem("lstm_step_forward", 2), _lstm_judge())
 
 
 @kernel_side
@@ -289,7 +453,8 @@ def lstm_step_backward_cases() -> list[Case]:
         inputs = _unit_inputs(rng, n, d, h, 4, dtype=dtype, extra_state=True, **kw)
         dH = rng.normal(size=(n, h))
         dC = np.zeros((n, h)) if dC_zero else rng.normal(size=(n, h))
-        return Case(label, (*inputs, dH.astype(dtype), dC.astype(dtype)), meta={"dtype": dtype})
+        return Case(label, (*inputs, dH.astype(dtype), dC.astype(dtype)),
+                    meta={"dtype": dtype, "n_upstream": 2})
 
     return [
         case("n=4, d=3, h=5", 4, 3, 5),
@@ -314,9 +479,13 @@ def expected_lstm_backward(case: Case):
 @verdict(cases=lstm_step_backward_cases)
 def check_lstm_step_backward(cases, runs, points: float) -> float:
     """Step (c): partial credit per gradient."""
-    return _score_gradients("lstm_step_backward",
-                            ("dX", "dH_prev", "dC_prev", "dW_x", "dW_h", "db"),
-                            points, cases, runs, expected_lstm_backward)
+    return _score_gradients("lstm_step_backward", LSTM_GRADS, points, cases, runs,
+                            expected_lstm_backward, _lstm_judge())
+
+
+def _lstm_judge():
+    return _judge_cache("lstm_step_forward", _lstm_backward_kw, LSTM_CACHE, LSTM_GRADS,
+                        _lstm_torch, 2)
 
 
 # --------------------------------------------------------------------------- GRU
@@ -357,5 +526,10 @@ def expected_gru_forward(case: Case):
 @verdict(cases=gru_step_forward_cases)
 def check_gru_step_forward(cases, runs, points: float) -> float:
     """Step (c): partial credit per case."""
-    return _score_cases("gru_step_forward", points, cases, runs, expected_gru_forward,
-                        _forward_problem("gru_step_forward", 1))
+    return _score_forward("gru_step_forward", points, cases, runs, expected_gru_forward,
+                          _forward_problem("gru_step_forward", 1), _gru_judge())
+
+
+def _gru_judge():
+    return _judge_cache("gru_step_forward", _gru_backward_kw, GRU_CACHE, GRU_GRADS,
+                        _gru_torch, 1)
