@@ -94,7 +94,7 @@ def _score_cases(name, points, cases, runs, expected_of, problem_of) -> float:
     return partial_credit(points, parts, gate=reference_problem(name, runs))
 
 
-def _score_gradients(name, names, points, cases, runs, expected_of, cache_judge) -> float:
+def _score_gradients(name, names, points, cases, runs, expected_of, cache_judge=None) -> float:
     """Partial credit per gradient; the backward was fed the student's own forward's cache.
 
     ``cache_judge(case, cache)`` returns ``(problem, grads)``: why the cache is
@@ -109,9 +109,16 @@ def _score_gradients(name, names, points, cases, runs, expected_of, cache_judge)
             for grad in names:
                 parts[grad].append(problem)
             continue
-        grads = run.value["grads"]
+        with_cache = isinstance(run.value, dict)
+        grads = run.value["grads"] if with_cache else run.value
+        if not isinstance(grads, tuple | list) or len(grads) != len(names):
+            for grad in names:
+                parts[grad].append(f"{name} [{case.label}]: expected a tuple of "
+                                   f"{len(names)} arrays ({', '.join(names)})")
+            continue
         dtype = case.meta.get("dtype", np.float64)
-        cache_wrong, on_cache = cache_judge(case, run.value["cache"])
+        cache_wrong, on_cache = (cache_judge(case, run.value["cache"])
+                                 if with_cache and cache_judge else (None, None))
 
         def problem_of(grad, got, want, dtype=dtype, case=case):
             return array_problem(f"{name} [{case.label}] {grad}", got, want, dtype=dtype,
