@@ -45,8 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("autograde", help="grade every submission of an assignment")
     p.add_argument("assignment")
     p.add_argument("--course", default="assignments", help="course directory (default assignments)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="parallel worker processes (default: one per core)")
+    engine = p.add_mutually_exclusive_group()
+    engine.add_argument("--workers", type=int, default=None,
+                        help="worker processes of the local Dask cluster (default: one per core)")
+    engine.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="grade on the workers of this Dask scheduler (tcp://HOST:PORT)")
+    engine.add_argument("--serial", action="store_true",
+                        help="grade in this process, one submission at a time (debugging)")
     p.add_argument("--student", action="extend", nargs="+", dest="students", metavar="ID",
                    help="grade only these students (--student A B or --student A --student B)")
     p.add_argument("--force", action="store_true", help="regrade even unchanged submissions")
@@ -95,7 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("notebook")
     _add_execution_options(p)
 
-    sub.add_parser("sandbox-check", help="show what the sandbox isolates on this machine")
+    p = sub.add_parser("sandbox-check", help="show what the sandbox isolates on this machine")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the check on every worker of this Dask scheduler instead")
     return parser
 
 
@@ -159,7 +166,8 @@ def _autograde(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise CourseError(f"--workers: expected a positive number, got {args.workers}")
     options = AutogradeOptions(course=args.course, assignment=args.assignment,
-                               students=args.students, workers=args.workers, force=args.force,
+                               students=args.students, workers=args.workers,
+                               scheduler=args.scheduler, serial=args.serial, force=args.force,
                                use_sandbox=not args.no_sandbox, limits=_limits(args),
                                cell_timeout=args.cell_timeout,
                                notebook_timeout=args.notebook_timeout, progress=not args.quiet)
@@ -219,6 +227,10 @@ def main(argv: list[str] | None = None) -> int:
             return validate(args.notebook, _limits(args), args.cell_timeout,
                             args.notebook_timeout, not args.no_sandbox)
         if args.command == "sandbox-check":
+            if args.scheduler:
+                from grader.cluster import sandbox_check_workers
+
+                return sandbox_check_workers(args.scheduler)
             from grader.validate import sandbox_check
 
             return sandbox_check()

@@ -8,10 +8,13 @@ Flow (parent process):
    the kernel side of the course's test helpers (:mod:`grader.tripwire`);
 3. run the reference solution once per notebook (cached) to learn each test
    cell's checks; stop with exit status 2 if the reference fails its own tests;
-4. grade the submissions in N worker processes; each result is written to
-   ``.grader/results/<assignment>/<student>.json`` atomically, the executed
-   notebook to ``autograded/``; the parent commits each result to the gradebook
-   as it arrives (workers never open the database);
+4. grade the submissions on Dask workers (:mod:`grader.cluster`: a LocalCluster
+   of one worker per core, or the instructor's scheduler with ``--scheduler``);
+   the course material travels once per run as a bundle named by its digest,
+   each submission as its staged bytes, each result back as plain data. The
+   parent writes each result to ``.grader/results/<assignment>/<student>.json``
+   atomically and the executed notebook to ``autograded/``, and commits each
+   result to the gradebook as it arrives (workers never open the database);
 5. print a per-student summary and the submissions that need attention.
 
 Resume: a result file whose fingerprint (submission files, reference checks,
@@ -29,11 +32,9 @@ for the first time (run again to finish); 130 interrupted.
 
 from __future__ import annotations
 
-import concurrent.futures as futures
 import dataclasses
 import hashlib
 import json
-import multiprocessing
 import os
 import shutil
 import sys
@@ -41,13 +42,12 @@ import time
 from collections.abc import Callable
 
 import grader
-from grader import grading, notebook, sandbox, staging, tripwire
+from grader import cluster, grading, notebook, sandbox, staging, tripwire
 from grader.course import Course, CourseError
 from grader.executor import ExecutionSettings
 from grader.grading import GradingContext, ReferenceOutcome
 
 EXIT_OK, EXIT_ATTENTION, EXIT_USAGE, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-MAX_POOL_RESTARTS = 2
 
 
 class ReferenceFailure(CourseError):
@@ -59,7 +59,9 @@ class AutogradeOptions:
     course: str
     assignment: str
     students: list[str] | None = None
-    workers: int | None = None
+    workers: int | None = None  # LocalCluster size (default: one per core)
+    scheduler: str | None = None  # an external Dask scheduler's address
+    serial: bool = False  # grade in this process (debugging, equality baselines)
     force: bool = False
     use_sandbox: bool = True
     limits: sandbox.Limits = dataclasses.field(default_factory=sandbox.Limits)
@@ -245,22 +247,6 @@ def _rnn_lib_dir() -> str | None:
         return None
 
 
-# --------------------------------------------------------------------------- workers
-
-_WORKER_CONTEXT: GradingContext | None = None
-
-
-def _init_worker(context: GradingContext) -> None:
-    global _WORKER_CONTEXT
-    _WORKER_CONTEXT = context
-    grading.prepare_worker(context)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-
-def _grade_task(task: dict) -> dict:
-    return grading.grade_submission(_WORKER_CONTEXT, **task)
-
-
 def _read_result(path: str) -> dict | None:
     try:
         with open(path) as f:
@@ -410,14 +396,16 @@ def _autograde(options: AutogradeOptions, log: Callable[[str], None]) -> Autogra
             commit(gb, summary)
             summaries[summary["student"]] = summary
         if tasks:
-            workers = options.workers or os.cpu_count() or 1
-            log(f"Grading {len(tasks)} submission(s) of {options.assignment} with "
-                f"{min(workers, len(tasks))} worker(s)"
-                + (f"; {len(cached)} already graded" if cached else "") + ".")
-            for summary in _run_pool(context, tasks, workers, options.progress, failed):
-                if summary.get("notebooks"):
-                    commit(gb, summary)
-                summaries[summary["student"]] = summary
+            workers = min(options.workers or os.cpu_count() or 1, len(tasks))
+            with cluster.Engine(options.scheduler, workers, options.serial, log) as engine:
+                engine.start()
+                log(f"Grading {len(tasks)} submission(s) of {options.assignment} on "
+                    f"{engine.description}"
+                    + (f"; {len(cached)} already graded" if cached else "") + ".")
+                for summary in engine.grade(context, tasks, failed, options.progress):
+                    if summary.get("notebooks"):
+                        commit(gb, summary)
+                    summaries[summary["student"]] = summary
         table = term.class_table(gb, course, options.assignment, options.students)
     ordered = [summaries[s] for s in students if s in summaries]
     for summary in ordered:
@@ -434,59 +422,3 @@ def _autograde(options: AutogradeOptions, log: Callable[[str], None]) -> Autogra
     return AutogradeReport(code, ordered, graded=len(tasks) - len(failed), resumed=len(cached),
                            failed=failed, elapsed=time.monotonic() - started, sandboxed=sandboxed,
                            table=table)
-
-
-def _run_pool(context: GradingContext, tasks: list[dict], workers: int, progress: bool,
-              failed: list[str], task_function: Callable[[dict], dict] | None = None):
-    """Yield one summary per task; a submission that kills its worker is charged, nobody else.
-
-    When a worker process dies every submission then running in the pool fails
-    with ``BrokenProcessPool``, the guilty one and its innocent neighbours alike.
-    Those submissions are graded again one at a time, each in a pool of its own:
-    a submission that kills its own private worker ``MAX_POOL_RESTARTS`` times
-    gets a recorded result (0 points, needs attention, the reason), never exit
-    status 3, and its classmates are graded normally.
-    """
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(tasks), desc="autograde", unit="submission", disable=not progress,
-               file=sys.stderr, dynamic_ncols=True)
-    spawn = multiprocessing.get_context("spawn")
-
-    def finished(student: str, summary: dict) -> dict:
-        bar.update(1)
-        bar.set_postfix_str(student)
-        return summary
-
-    def run(pending: list[dict], size: int):
-        """(task, summary or None when its worker died) for every task."""
-        with futures.ProcessPoolExecutor(max_workers=size, mp_context=spawn,
-                                         initializer=_init_worker, initargs=(context,)) as pool:
-            running = {pool.submit(task_function or _grade_task, task): task for task in pending}
-            for future in futures.as_completed(running):
-                task = running[future]
-                try:
-                    yield task, future.result()
-                except futures.process.BrokenProcessPool:
-                    yield task, None
-                except Exception as error:  # noqa: BLE001 - a grader bug costs one student
-                    yield task, _grader_failure(context, task, error, failed)
-
-    suspects: list[dict] = []
-    try:
-        for task, summary in run(tasks, min(workers, len(tasks))):
-            if summary is None:
-                suspects.append(task)
-            else:
-                yield finished(task["student"], summary)
-        for task in suspects:
-            summary = None
-            for _attempt in range(MAX_POOL_RESTARTS):
-                summary = next(iter(run([task], 1)))[1]
-                if summary is not None:
-                    break
-            if summary is None:
-                summary = grading.worker_killed_summary(context, task, MAX_POOL_RESTARTS)
-            yield finished(task["student"], summary)
-    finally:
-        bar.close()

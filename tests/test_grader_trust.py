@@ -5,8 +5,8 @@
 - :mod:`grader.staging`: submissions are copied as regular files only, links never
   followed, FIFOs never opened for reading, sizes and JSON depth bounded;
 - :mod:`grader.verdicts`: student strings never reach feedback through a verdict's
-  message; :func:`grader.autograde._run_pool` charges a killed worker to the one
-  submission that killed it (graded alone), never to its neighbours.
+  message; :class:`grader.cluster.Engine` charges a killed worker to the one
+  submission that killed it, never to its neighbours.
 
 End to end, the same attacks are graded in ``tests/test_grader_corpus.py``.
 """
@@ -239,23 +239,27 @@ def test_verdict_messages_never_carry_student_strings():
 
 
 def test_a_killed_worker_is_charged_to_its_submission_alone(tmp_path):
-    """Four submissions, two workers; one kills its worker every time it is graded."""
+    """Four submissions on a local Dask cluster of two workers; one kills its worker every time."""
     from grading_corpus import killer
 
-    from grader import autograde, grading
+    from grader import cluster, grading
     from grader.executor import ExecutionSettings
 
     context = grading.GradingContext("ps", {}, {}, ExecutionSettings(), set())
     tasks = [{"student": s, "result_path": str(tmp_path / f"{s}.json"), "fingerprint": s,
-              "timestamp": None} for s in ("ann", "killer", "bob", "cy")]
+              "timestamp": None, "autograded_dir": str(tmp_path / "autograded" / s)}
+             for s in ("ann", "killer", "bob", "cy")]
     failed: list[str] = []
-    summaries = {s["student"]: s for s in autograde._run_pool(
-        context, tasks, 2, False, failed, task_function=killer.grade)}
+    with cluster.Engine(workers=2) as engine:
+        summaries = {s["student"]: s for s in engine.grade(
+            context, tasks, failed, progress=False, task_function=killer.grade)}
     assert failed == []  # not exit status 3: a recorded result
     assert summaries["killer"]["attention"] and summaries["killer"]["score"] == 0.0
     assert "killed the grading process 2 times" in json.dumps(summaries["killer"])
     for student in ("ann", "bob", "cy"):
         assert summaries[student] == killer.graded(student), student
+    recorded = json.loads((tmp_path / "killer.json").read_text())
+    assert recorded["problems"][0]["kind"] == "worker-died"
 
 
 def test_a_grader_failure_is_retried_once_then_recorded(tmp_path):
