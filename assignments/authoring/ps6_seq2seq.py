@@ -31,6 +31,13 @@
 # or per gradient. A backward
 # pass is tested through your own forward pass's cache, so get the forward
 # right first.
+#
+# **Caches are graded.** Each forward returns its cache in the exact structure
+# stated in its docstring; a third of each forward's hidden test feeds your
+# cache to a correct backward pass and compares the gradients it gets with
+# automatic differentiation. A wrong cache costs points there (the message
+# says the cache is wrong), not in your backward's test: your backward is
+# judged on what it computes from the cache it was given.
 
 # %% locked id=setup
 import warnings
@@ -76,7 +83,8 @@ def embedding_forward(idx, W_e):
         W_e: the embedding matrix, (V, e).
 
     Returns:
-        X of shape idx.shape + (e,) and a cache for embedding_backward.
+        X of shape idx.shape + (e,) and the cache (idx, W_e.shape, W_e.dtype) for
+        embedding_backward.
     """
     ### BEGIN SOLUTION
     X = W_e[idx]
@@ -176,7 +184,11 @@ def bidirectional_rnn_forward(X, H0, W_xh_f, W_hh_f, b_f, W_xh_b, W_hh_b, b_b):
     Returns:
         H (T, n, 2h) with H[t] = [forward state | backward state] at step t,
         H_n (2, n, h) = [forward state at the last step, backward state at the first],
-        and a cache for bidirectional_rnn_backward.
+        and the cache for bidirectional_rnn_backward,
+        (X, H0, (H_f, W_xh_f, W_hh_f, steps_f), (H_b, W_xh_b, W_hh_b, steps_b)):
+        H_f and H_b (T, n, h) are each direction's states at the position of the
+        input they read, and steps_f = range(T), steps_b = range(T - 1, -1, -1)
+        the time steps in the order each direction visits them.
     """
     ### BEGIN SOLUTION
     T = X.shape[0]
@@ -391,8 +403,11 @@ def decoder_step_forward(y_in, y_target, S_prev, E_tgt, W_x, W_h, b_x, b_h, W_hq
         pad: the padding token; rows whose target is pad add nothing.
 
     Returns:
-        loss (a float, the sum over the non-padding rows), S (n, h) and a cache
-        for decoder_step_backward.
+        loss (a float, the sum over the non-padding rows), S (n, h) and the cache
+        (y_in, y_target, keep, S, log_probs, W_hq, E_tgt.shape, gru_cache) for
+        decoder_step_backward: keep = (y_target != pad), a boolean (n,) array;
+        log_probs (n, V) the log-softmax of the logits; gru_cache the cache that
+        gru_step_forward returned.
     """
     ### BEGIN SOLUTION
     X = E_tgt[y_in]

@@ -21,6 +21,7 @@ makes that check say so when the cache, not the backward, is to blame.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -37,8 +38,9 @@ def plain_cache(value: Any, depth: int = 0) -> Any:
     """The cache as plain data: arrays, numbers, strings, and tuples/lists of those.
 
     A ``range`` becomes a list, a dtype its name, a tuple/list keeps its kind;
-    any other object becomes the string ``"<TypeName object>"`` (step (c) then
-    says the cache does not have the documented structure).
+    a dataclass instance (such as ``rnn_lib``'s step caches) becomes a dict of
+    its fields; any other object becomes the string ``"<TypeName object>"``
+    (step (c) then says the cache does not have the documented structure).
     """
     if depth > 8:
         return "<nested too deeply>"
@@ -59,6 +61,9 @@ def plain_cache(value: Any, depth: int = 0) -> Any:
         return tuple(plain_cache(v, depth + 1) for v in value)
     if isinstance(value, list):
         return [plain_cache(v, depth + 1) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain_cache(getattr(value, f.name), depth + 1)
+                for f in dataclasses.fields(value)}
     return f"<{type(value).__name__} object>"
 
 
@@ -76,6 +81,25 @@ def outputs_and_cache(count: int, names: str) -> Callable[[Any], Any]:
         outputs = value[0] if count == 1 else tuple(value[:count])
         return {"outputs": outputs, "cache": plain_cache(value[-1])}
     return project
+
+
+@kernel_side
+def backward_through_cache(cache: Any, call: Callable[[Any], Any]) -> dict:
+    """Run the student's backward on the student's cache: ``{"grads", "raised", "cache"}``.
+
+    The cache is recorded (as plain data) before the backward runs, so that a
+    backward that changes it in place cannot hide what the forward kept; an
+    error of the backward is recorded next to it (``grads`` is then None), so
+    that step (c) can say whether the cache was to blame.
+    """
+    kept = plain_cache(cache)
+    try:
+        return {"grads": call(cache), "raised": None, "cache": kept}
+    except WrongReturn as error:
+        return {"grads": None, "raised": f"returned {error}", "cache": kept}
+    except Exception as error:  # noqa: BLE001 - any student error is a wrong answer
+        return {"grads": None, "raised": f"raised {type(error).__name__}: {error}",
+                "cache": kept}
 
 
 # --------------------------------------------------------------------------- (c) trusted side
@@ -157,6 +181,13 @@ def weighted_credit(points: float, groups: Sequence[tuple[float, dict[str, Seque
                 earned += weight / len(parts)
                 print(f"[ok]   {part}")
     return round(points * earned / total, 4) if total else 0.0
+
+
+def raised_problem(name: str, label: str, raised: str, cache_wrong: str | None) -> str:
+    """The message for a backward that raised on the student's own cache."""
+    note = ("" if cache_wrong is None else
+            " (on your forward's cache, which is wrong: fix the cache first)")
+    return f"{name} [{label}] {raised}{note}"
 
 
 def backward_on_cache(grads: Sequence[Any], expected: Sequence[np.ndarray],

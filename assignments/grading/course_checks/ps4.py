@@ -17,9 +17,10 @@ from course_checks.caches import (
     CacheStructure,
     arrays,
     backward_on_cache,
+    backward_through_cache,
     cache_problem,
     outputs_and_cache,
-    plain_cache,
+    raised_problem,
     weighted_credit,
 )
 from course_checks.common import (
@@ -111,14 +112,19 @@ def _score_gradients(name, names, points, cases, runs, expected_of, cache_judge=
             continue
         with_cache = isinstance(run.value, dict)
         grads = run.value["grads"] if with_cache else run.value
+        cache_wrong, on_cache = (cache_judge(case, run.value["cache"])
+                                 if with_cache and cache_judge else (None, None))
+        if with_cache and run.value["raised"] is not None:
+            for grad in names:
+                parts[grad].append(raised_problem(name, case.label, run.value["raised"],
+                                                  cache_wrong))
+            continue
         if not isinstance(grads, tuple | list) or len(grads) != len(names):
             for grad in names:
                 parts[grad].append(f"{name} [{case.label}]: expected a tuple of "
                                    f"{len(names)} arrays ({', '.join(names)})")
             continue
         dtype = case.meta.get("dtype", np.float64)
-        cache_wrong, on_cache = (cache_judge(case, run.value["cache"])
-                                 if with_cache and cache_judge else (None, None))
 
         def problem_of(grad, got, want, dtype=dtype, case=case):
             return array_problem(f"{name} [{case.label}] {grad}", got, want, dtype=dtype,
@@ -303,8 +309,8 @@ def run_step_backward(forward, backward, cases, n_upstream: int, names: str
 
         def both(inputs=inputs, upstream=upstream):
             cache = forward(*inputs)[-1]
-            kept = plain_cache(cache)  # before the backward can change it
-            return {"grads": gradients(backward(*upstream, cache)), "cache": kept}
+            return backward_through_cache(
+                cache, lambda cache, upstream=upstream: gradients(backward(*upstream, cache)))
 
         runs.append(call_student(both, forbidden=FORBIDDEN, label=case.label))
     return runs

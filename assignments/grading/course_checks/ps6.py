@@ -21,6 +21,15 @@ import rnn_lib.deep as ref_deep
 import rnn_lib.embedding as ref_embedding
 import rnn_lib.rnn as ref_rnn
 import rnn_lib.seq2seq as ref_seq2seq
+from course_checks.caches import (
+    CacheStructure,
+    arrays,
+    backward_on_cache,
+    backward_through_cache,
+    cache_problem,
+    outputs_and_cache,
+    raised_problem,
+)
 from course_checks.common import (
     Case,
     StudentRun,
@@ -29,18 +38,18 @@ from course_checks.common import (
     call_student,
     error_problem,
     forbidden_codes,
-    leading_outputs,
     partial_credit,
     reference_problem,
     run_cases,
     scalar_problem,
     tuple_of,
 )
-from course_checks.ps4 import _score_gradients as score_gradients  # the same scoring as ps4's
+from course_checks.ps4 import _score_forward as score_forward  # the same scoring as ps4's
+from course_checks.ps4 import _score_gradients as score_gradients
 from grader.declare import kernel_side, verdict
 from rnn_lib.attention import attention_forward
 from rnn_lib.gradcheck import numerical_gradient
-from rnn_lib.gru import gru_forward, gru_step_forward
+from rnn_lib.gru import GRUStepCache, gru_forward, gru_step_backward, gru_step_forward
 from rnn_lib.output import log_softmax
 
 FORBIDDEN = forbidden_codes(
@@ -73,7 +82,8 @@ def _arrays_problem(name, outputs):
     def problem_of(case, run, expected):
         if (problem := error_problem(name, run)) is not None:
             return [problem]
-        values = run.value if len(outputs) > 1 else (run.value,)
+        value = run.value["outputs"] if isinstance(run.value, dict) else run.value
+        values = value if len(outputs) > 1 else (value,)
         dtype = case.meta.get("dtype", np.float64)
         return [array_problem(f"{name} [{case.label}] {label}", got, want, dtype=dtype,
                               **_tolerance(dtype))
@@ -86,8 +96,8 @@ def _arrays_problem(name, outputs):
 
 @kernel_side
 def run_embedding_forward(function, cases) -> list[StudentRun]:
-    """Step (b): the student's X (the cache is not graded)."""
-    return run_cases(function, cases, FORBIDDEN, project=leading_outputs(1, "(X, cache)"))
+    """Step (b): the student's X and cache (plain data)."""
+    return run_cases(function, cases, FORBIDDEN, project=outputs_and_cache(1, "(X, cache)"))
 
 
 @kernel_side
@@ -99,8 +109,9 @@ def run_embedding_backward(forward, backward, cases) -> list[StudentRun]:
 
 @kernel_side
 def run_bidirectional_forward(function, cases) -> list[StudentRun]:
-    """Step (b): the student's (H, H_n)."""
-    return run_cases(function, cases, FORBIDDEN, project=leading_outputs(2, "(H, H_n, cache)"))
+    """Step (b): the student's (H, H_n) and cache."""
+    return run_cases(function, cases, FORBIDDEN,
+                     project=outputs_and_cache(2, "(H, H_n, cache)"))
 
 
 @kernel_side
@@ -147,9 +158,9 @@ def _forward_then_backward(forward, backward, case, project) -> StudentRun:
 
     def both():
         cache = forward(*inputs)[-1]
-        return backward(upstream, cache)
+        return backward_through_cache(cache, lambda cache: project(backward(upstream, cache)))
 
-    return call_student(both, forbidden=FORBIDDEN, label=case.label, project=project)
+    return call_student(both, forbidden=FORBIDDEN, label=case.label)
 
 
 def _single_array(name):
@@ -211,8 +222,8 @@ def expected_embedding_forward(case: Case):
 @verdict(cases=embedding_forward_cases)
 def check_embedding_forward(cases, runs, points: float) -> float:
     """Step (c): partial credit per case."""
-    return _score_cases("embedding_forward", points, cases, runs, expected_embedding_forward,
-                        _arrays_problem("embedding_forward", ("X",)))
+    return score_forward("embedding_forward", points, cases, runs, expected_embedding_forward,
+                         _arrays_problem("embedding_forward", ("X",)), _embedding_judge)
 
 
 @kernel_side
@@ -242,8 +253,30 @@ def expected_embedding_backward(case: Case):
 @verdict(cases=embedding_backward_cases)
 def check_embedding_backward(cases, runs, points: float) -> float:
     """Step (c): partial credit per case."""
-    return _score_cases("embedding_backward", points, cases, runs, expected_embedding_backward,
-                        _arrays_problem("embedding_backward", ("dW_e",)))
+    def expected_of(case):
+        return expected_embedding_backward(case)
+
+    def judge(case, cache):
+        return _embedding_judge(case, cache)
+
+    parts = {}
+    for case, run in zip(cases, runs, strict=True):
+        if (problem := error_problem("embedding_backward", run)) is not None:
+            parts[case.label] = [problem]
+            continue
+        cache_wrong, on_cache = judge(case, run.value["cache"])
+        if run.value["raised"] is not None:
+            parts[case.label] = [raised_problem("embedding_backward", case.label,
+                                                run.value["raised"], cache_wrong)]
+            continue
+
+        def problem_of(grad, got, want, case=case):
+            return array_problem(f"embedding_backward [{case.label}] {grad}", got, want,
+                                 dtype=np.float64, **_tolerance(np.float64))
+
+        parts[case.label] = backward_on_cache((run.value["grads"],), expected_of(case),
+                                              cache_wrong, on_cache, problem_of, ("dW_e",))
+    return partial_credit(points, parts, gate=reference_problem("embedding_backward", runs))
 
 
 # --------------------------------------------------------------------------- bidirectional RNN
@@ -302,9 +335,10 @@ def expected_bidirectional_forward(case: Case):
 @verdict(cases=bidirectional_forward_cases)
 def check_bidirectional_forward(cases, runs, points: float) -> float:
     """Step (c): partial credit per case."""
-    return _score_cases("bidirectional_rnn_forward", points, cases, runs,
-                        expected_bidirectional_forward,
-                        _arrays_problem("bidirectional_rnn_forward", ("H", "H_n")))
+    return score_forward("bidirectional_rnn_forward", points, cases, runs,
+                         expected_bidirectional_forward,
+                         _arrays_problem("bidirectional_rnn_forward", ("H", "H_n")),
+                         _bidirectional_judge)
 
 
 @kernel_side
@@ -348,7 +382,7 @@ def expected_bidirectional_backward(case: Case):
 def check_bidirectional_backward(cases, runs, points: float) -> float:
     """Step (c): partial credit per gradient (a gradient's share needs every case right)."""
     return score_gradients("bidirectional_rnn_backward", GRADIENTS, points, cases, runs,
-                           expected_bidirectional_backward)
+                           expected_bidirectional_backward, _bidirectional_judge)
 
 
 # --------------------------------------------------------------------------- teacher forcing
@@ -400,8 +434,9 @@ DECODER_GRADIENTS = ("dS_prev", "dE_tgt", "dW_x", "dW_h", "db_x", "db_h", "dW_hq
 
 @kernel_side
 def run_decoder_step_forward(function, cases) -> list[StudentRun]:
-    """Step (b): the student's (loss, S) (the cache is not graded)."""
-    return run_cases(function, cases, FORBIDDEN, project=leading_outputs(2, "(loss, S, cache)"))
+    """Step (b): the student's (loss, S) and cache."""
+    return run_cases(function, cases, FORBIDDEN,
+                     project=outputs_and_cache(2, "(loss, S, cache)"))
 
 
 @kernel_side
@@ -417,9 +452,10 @@ def run_decoder_step_backward(forward, backward, cases) -> list[StudentRun]:
 
         def both(inputs=inputs, dloss=dloss, dS=dS):
             cache = forward(*inputs)[-1]
-            return backward(dloss, dS, cache)
+            return backward_through_cache(
+                cache, lambda cache, dloss=dloss, dS=dS: project(backward(dloss, dS, cache)))
 
-        runs.append(call_student(both, forbidden=FORBIDDEN, label=case.label, project=project))
+        runs.append(call_student(both, forbidden=FORBIDDEN, label=case.label))
     return runs
 
 
@@ -496,15 +532,15 @@ def check_decoder_step_forward(cases, runs, points: float) -> float:
     def problem_of(case, run, expected):
         if (problem := error_problem("decoder_step_forward", run)) is not None:
             return [problem]
-        (loss, S), (want_loss, want_S) = run.value, expected
+        (loss, S), (want_loss, want_S) = run.value["outputs"], expected
         dtype = case.meta.get("dtype", np.float64)
         tolerance = _tolerance(dtype)
         return [scalar_problem(f"decoder_step_forward [{case.label}] loss", loss, want_loss,
                                **tolerance),
                 array_problem(f"decoder_step_forward [{case.label}] S", S, want_S, dtype=dtype,
                               **tolerance)]
-    return _score_cases("decoder_step_forward", points, cases, runs,
-                        expected_decoder_step_forward, problem_of)
+    return score_forward("decoder_step_forward", points, cases, runs,
+                         expected_decoder_step_forward, problem_of, _decoder_judge)
 
 
 @kernel_side
@@ -567,10 +603,21 @@ def check_decoder_step_backward(cases, runs, points: float) -> float:
         dtype = case.meta.get("dtype", np.float64)
         tolerance = ({"rtol": 1e-5, "atol": 1e-8} if case.meta.get("numeric")
                      else _tolerance(dtype))
-        for grad, got, want in zip(DECODER_GRADIENTS, run.value,
-                                   expected_decoder_step_backward(case), strict=True):
-            parts[grad].append(array_problem(f"{name} [{case.label}] {grad}", got, want,
-                                             dtype=dtype, **tolerance))
+        cache_wrong, on_cache = _decoder_judge(case, run.value["cache"])
+        if run.value["raised"] is not None:
+            for grad in DECODER_GRADIENTS:
+                parts[grad].append(raised_problem(name, case.label, run.value["raised"],
+                                                  cache_wrong))
+            continue
+
+        def problem_of(grad, got, want, case=case, dtype=dtype, tolerance=tolerance):
+            return array_problem(f"{name} [{case.label}] {grad}", got, want, dtype=dtype,
+                                 **tolerance)
+
+        problems = backward_on_cache(run.value["grads"], expected_decoder_step_backward(case),
+                                     cache_wrong, on_cache, problem_of, DECODER_GRADIENTS)
+        for grad, problem in zip(DECODER_GRADIENTS, problems, strict=True):
+            parts[grad].append(problem)
     return partial_credit(points, parts, gate=reference_problem(name, runs))
 
 
@@ -767,3 +814,189 @@ def check_beam_search(cases, runs, points: float) -> float:
     """Step (c): partial credit per case (tokens and log-probability)."""
     return _score_cases("beam_search", points, cases, runs, _expected_decoding,
                         _decoding_problem("beam_search"))
+
+
+# --------------------------------------------------------------------------- caches (trusted)
+# The structures the notebook documents, read by correct backwards written here; the
+# gradients they give from the student's cache are compared with torch autograd (float64).
+
+EMBEDDING_CACHE = "(idx, W_e.shape, W_e.dtype)"
+BIDIRECTIONAL_CACHE = ("(X, H0, (H_f, W_xh_f, W_hh_f, steps_f), "
+                       "(H_b, W_xh_b, W_hh_b, steps_b))")
+DECODER_CACHE = "(y_in, y_target, keep, S, log_probs, W_hq, E_tgt.shape, gru_cache)"
+
+
+def _got(value) -> str:
+    if isinstance(value, tuple | list):
+        return f"a {type(value).__name__} of {len(value)} items"
+    return value if isinstance(value, str) else f"a {type(value).__name__}"
+
+
+def _tuple(value, count: int, what: str, structure: str) -> tuple:
+    if not isinstance(value, tuple | list) or len(value) != count:
+        raise CacheStructure(f"{what} should be {structure}, got {_got(value)}")
+    return tuple(value)
+
+
+def _shape_item(value, shape: tuple, name: str) -> None:
+    if not isinstance(value, tuple | list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise CacheStructure(f"{name} should be the shape {shape}, got {_got(value)}")
+    if tuple(value) != tuple(shape):
+        raise CacheStructure(f"{name} should be {tuple(shape)}, got {tuple(value)}")
+
+
+def _index_item(value, shape: tuple, bound: int, name: str) -> np.ndarray:
+    if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.integer):
+        raise CacheStructure(f"{name} should be an integer array, got {_got(value)}")
+    if value.shape != tuple(shape):
+        raise CacheStructure(f"{name} should have shape {tuple(shape)}, got {value.shape}")
+    if value.size and (value.min() < 0 or value.max() >= bound):
+        raise CacheStructure(f"{name} holds values outside [0, {bound})")
+    return value
+
+
+def _embedding_backward(dX, cache, *, idx_shape, V, e, dtype):
+    idx, shape, dtype_name = _tuple(cache, 3, "the cache", EMBEDDING_CACHE)
+    idx = _index_item(idx, idx_shape, V, "idx")
+    _shape_item(shape, (V, e), "W_e.shape")
+    if dtype_name != str(np.dtype(dtype)):
+        raise CacheStructure(f"W_e.dtype should be {np.dtype(dtype)}, got {_got(dtype_name)}")
+    dW_e = np.zeros((V, e))
+    np.add.at(dW_e, idx.reshape(-1), np.asarray(dX, np.float64).reshape(-1, e))
+    return (dW_e,)
+
+
+def _embedding_judge(case: Case, cache):
+    idx, W_e = case.args[0], case.args[1]
+    V, e = W_e.shape
+    if len(case.args) == 3:
+        dX = np.asarray(case.args[2], np.float64)
+    else:
+        dX = np.random.default_rng(6100 + sum(map(ord, case.label))).normal(
+            size=np.shape(idx) + (e,))
+    weight = _t(W_e, grad=True)
+    torch.nn.functional.embedding(torch.from_numpy(np.asarray(idx, np.int64)),
+                                  weight).backward(_t(dX))
+    dtype = W_e.dtype
+
+    def read(dX_, cache_):
+        return _embedding_backward(dX_, cache_, idx_shape=np.shape(idx), V=V, e=e, dtype=dtype)
+
+    return _judged("embedding_forward", case, cache, read, [dX], [weight.grad.numpy()],
+                   ("dW_e",), EMBEDDING_CACHE)
+
+
+def _judged(name, case, cache, read, upstream, expected, grad_names, structure):
+    """``(problem, what a correct backward computes from the cache)``."""
+    dtype = case.meta.get("dtype", np.float64)
+    problem = cache_problem(name, case.label, cache, read, upstream, expected, grad_names,
+                            structure, **_tolerance(dtype))
+    on_cache = None
+    if problem is not None:
+        try:
+            with np.errstate(all="ignore"):
+                on_cache = read(*upstream, cache)
+        except Exception:  # noqa: BLE001 - an unreadable cache: nothing to compare with
+            on_cache = None
+    return problem, on_cache
+
+
+def _direction_backward(dH, X, H_start, direction, name, T, n, d, h):
+    H, W_xh, W_hh, steps = _tuple(direction, 4, f"the {name} direction's cache",
+                                  f"(H_{name[0]}, W_xh_{name[0]}, W_hh_{name[0]}, "
+                                  f"steps_{name[0]})")
+    H, W_xh, W_hh = arrays((H, W_xh, W_hh), (f"H_{name[0]}", f"W_xh_{name[0]}",
+                                             f"W_hh_{name[0]}"), [(T, n, h), (d, h), (h, h)])
+    if (not isinstance(steps, tuple | list) or len(steps) != T
+            or sorted(s if isinstance(s, int) else -1 for s in steps) != list(range(T))):
+        raise CacheStructure(f"steps_{name[0]} should list the time steps 0..{T - 1} in the "
+                             f"order the {name} direction visits them, got {_got(steps)}")
+    dX = np.zeros((T, n, d))
+    dW_xh, dW_hh, db = np.zeros((d, h)), np.zeros((h, h)), np.zeros(h)
+    carry = np.zeros((n, h))
+    for k in range(T - 1, -1, -1):
+        t = steps[k]
+        H_prev = H[steps[k - 1]] if k > 0 else H_start
+        dA = (dH[t] + carry) * (1 - H[t] ** 2)
+        dX[t] = dA @ W_xh.T
+        dW_xh += X[t].T @ dA
+        dW_hh += H_prev.T @ dA
+        db += dA.sum(axis=0)
+        carry = dA @ W_hh.T
+    return dX, carry, dW_xh, dW_hh, db
+
+
+def _bidirectional_backward(dH, cache, *, T, n, d, h):
+    X, H0, forward, backward = _tuple(cache, 4, "the cache", BIDIRECTIONAL_CACHE)
+    X, H0 = arrays((X, H0), ("X", "H0"), [(T, n, d), (2, n, h)])
+    dH = np.asarray(dH, np.float64)
+    dX_f, dH0_f, *grads_f = _direction_backward(dH[..., :h], X, H0[0], forward, "forward",
+                                                T, n, d, h)
+    dX_b, dH0_b, *grads_b = _direction_backward(dH[..., h:], X, H0[1], backward, "backward",
+                                                T, n, d, h)
+    return (dX_f + dX_b, np.stack([dH0_f, dH0_b]), *grads_f, *grads_b)
+
+
+def _bidirectional_judge(case: Case, cache):
+    X, H0, *params = case.args[:8]
+    (T, n, d), h = X.shape, H0.shape[2]
+    if len(case.args) == 9:
+        dH = np.asarray(case.args[8], np.float64)
+    else:
+        dH = np.random.default_rng(6300 + sum(map(ord, case.label))).normal(size=(T, n, 2 * h))
+    expected = expected_bidirectional_backward(Case(case.label, (*case.args[:8], dH)))
+
+    def read(dH_, cache_):
+        return _bidirectional_backward(dH_, cache_, T=T, n=n, d=d, h=h)
+
+    return _judged("bidirectional_rnn_forward", case, cache, read, [dH], expected, GRADIENTS,
+                   BIDIRECTIONAL_CACHE)
+
+
+GRU_FIELDS = ("X", "H_prev", "W_x", "W_h", "R", "Z", "N", "Hn")
+
+
+def _decoder_backward(dloss, dS, cache, *, n, V, e, h):
+    y_in, y_target, keep, S, log_probs, W_hq, E_shape, gru = _tuple(cache, 8, "the cache",
+                                                                   DECODER_CACHE)
+    y_in = _index_item(y_in, (n,), V, "y_in")
+    y_target = _index_item(y_target, (n,), V, "y_target")
+    if not isinstance(keep, np.ndarray) or keep.shape != (n,) or keep.dtype != bool:
+        raise CacheStructure(f"keep should be a boolean array of shape ({n},), got "
+                             f"{_got(keep) if not isinstance(keep, np.ndarray) else keep.dtype}")
+    S, log_probs, W_hq = arrays((S, log_probs, W_hq), ("S", "log_probs", "W_hq"),
+                                [(n, h), (n, V), (h, V)])
+    _shape_item(E_shape, (V, e), "E_tgt.shape")
+    if not isinstance(gru, dict) or sorted(gru) != sorted(GRU_FIELDS):
+        raise CacheStructure(f"gru_cache should be the cache gru_step_forward returned, got "
+                             f"{_got(gru)}")
+    gru = GRUStepCache(*arrays([gru[k] for k in GRU_FIELDS], GRU_FIELDS,
+                               [(n, e), (n, h), (e, 3 * h), (h, 3 * h)] + [(n, h)] * 4,
+                               "gru_cache"))
+    dO = np.exp(log_probs)
+    dO[np.arange(n), y_target] -= 1.0
+    dO *= float(dloss) * keep[:, None]
+    dX, dS_prev, dW_x, dW_h, db_x, db_h = gru_step_backward(
+        np.asarray(dS, np.float64) + dO @ W_hq.T, gru)
+    dE_tgt = np.zeros((V, e))
+    np.add.at(dE_tgt, y_in, dX)
+    return dS_prev, dE_tgt, dW_x, dW_h, db_x, db_h, S.T @ dO, dO.sum(axis=0)
+
+
+def _decoder_judge(case: Case, cache):
+    inputs = case.args[:11]
+    S_prev, E_tgt = inputs[2], inputs[3]
+    (n, h), (V, e) = S_prev.shape, E_tgt.shape
+    if len(case.args) == 13:
+        dloss, dS = float(case.args[11]), np.asarray(case.args[12], np.float64)
+    else:
+        dloss = 0.5
+        dS = np.random.default_rng(6500 + sum(map(ord, case.label))).normal(size=(n, h))
+    expected = _decoder_step_oracle(inputs, (dloss, dS))
+
+    def read(dloss_, dS_, cache_):
+        return _decoder_backward(dloss_, dS_, cache_, n=n, V=V, e=e, h=h)
+
+    return _judged("decoder_step_forward", case, cache, read, [dloss, dS], expected,
+                   DECODER_GRADIENTS, DECODER_CACHE)
