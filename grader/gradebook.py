@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import time
 import warnings
@@ -115,7 +116,8 @@ def _commit_result(gradebook: Gradebook, summary: dict, course, late_plugin):
     try:
         gradebook.find_student(student)
     except MissingEntry:
-        gradebook.add_student(student)
+        with _quiet_nbgrader():  # another run adding them too: retried, not worth a traceback
+            gradebook.add_student(student)
     kwargs = {"timestamp": summary["timestamp"]} if summary.get("timestamp") else {}
     with warnings.catch_warnings():
         # nbgrader's add_submission builds rows in a way SQLAlchemy 2 comments on.
@@ -178,6 +180,17 @@ def _commit_result(gradebook: Gradebook, summary: dict, course, late_plugin):
         gradebook.db.rollback()
         raise
     return flags, state_path, {"committed": committed, "hand": hand}
+
+
+@contextlib.contextmanager
+def _quiet_nbgrader():
+    """nbgrader logs a traceback before raising InvalidEntry for a unique violation."""
+    logger = logging.getLogger("tornado.application")
+    disabled, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = disabled
 
 
 def _root_error(error: BaseException) -> BaseException:
