@@ -370,9 +370,22 @@ def _clip_result(value):
 
 @kernel_side
 def run_clip_gradients(function, cases) -> list[StudentRun]:
-    """Step (b)."""
-    return [call_student(function, *c.args, forbidden=FORBIDDEN, label=c.label,
-                         project=_clip_result) for c in cases]
+    """Step (b): the result, and whether the gradients handed over were left untouched."""
+    runs = []
+    for case in cases:
+        def call(case=case):
+            grads, max_norm = case.args
+            given = ({k: np.array(v) for k, v in grads.items()} if isinstance(grads, dict)
+                     else [np.array(v) for v in grads])
+            arrays = list(given.values()) if isinstance(given, dict) else list(given)
+            before = [a.copy() for a in arrays]
+            value = _clip_result(function(given, max_norm))
+            same_keys = not isinstance(given, dict) or sorted(given) == sorted(grads)
+            value["input_unchanged"] = bool(same_keys and len(arrays) == len(before) and all(
+                np.array_equal(a, b) for a, b in zip(arrays, before, strict=True)))
+            return value
+        runs.append(call_student(call, forbidden=FORBIDDEN, label=case.label))
+    return runs
 
 
 def expected_clip(case: Case):
@@ -401,6 +414,9 @@ def check_clip_gradients(cases, runs, points: float) -> float:
         kind, clipped, total = (run.value[k] for k in ("kind", "clipped", "total_norm"))
         want_clipped, want_total = expected_clip(case)
         problems = [scalar_problem(f"{label} total_norm", total, want_total, rtol=1e-9)]
+        if run.value.get("input_unchanged") is not True:
+            problems.append(f"{label}: the gradients it was given were changed (return new, "
+                            f"scaled arrays and leave the input untouched)")
         if kind != type(want_clipped).__name__:
             problems.append(f"{label}: expected a {type(want_clipped).__name__} like the input, "
                             f"got {kind}")

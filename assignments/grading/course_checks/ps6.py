@@ -535,8 +535,13 @@ def check_decoder_step_forward(cases, runs, points: float) -> float:
         (loss, S), (want_loss, want_S) = run.value["outputs"], expected
         dtype = case.meta.get("dtype", np.float64)
         tolerance = _tolerance(dtype)
-        return [scalar_problem(f"decoder_step_forward [{case.label}] loss", loss, want_loss,
-                               **tolerance),
+        if not isinstance(loss, float | np.floating):  # as the visible test asks: a float
+            loss_problem = (f"decoder_step_forward [{case.label}] loss: return a Python "
+                            f"float, got {type(loss).__name__}")
+        else:
+            loss_problem = scalar_problem(f"decoder_step_forward [{case.label}] loss", loss,
+                                          want_loss, **tolerance)
+        return [loss_problem,
                 array_problem(f"decoder_step_forward [{case.label}] S", S, want_S, dtype=dtype,
                               **tolerance)]
     return score_forward("decoder_step_forward", points, cases, runs,
