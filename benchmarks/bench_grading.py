@@ -20,11 +20,20 @@ already holds submissions is used instead (it is copied, never modified).
     .venv/bin/python benchmarks/bench_grading.py --baseline-ref 14cea15  # vs an older grader
     .venv/bin/python benchmarks/bench_grading.py --problem-set ps2_rnn_forward --skip-nbgrader
 
+With ``--empty`` every submission is the released notebook untouched (nothing
+answered): what grading costs when the student's code costs nothing, i.e. the fixed
+cost per notebook (sandbox, kernel start, course cells, test cells failing,
+judging). ``--sandboxed-only`` skips the unsandboxed configurations.
+
+    .venv/bin/python benchmarks/bench_grading.py --problem-set ps2_rnn_forward --empty \
+        --skip-nbgrader --sandboxed-only --baseline-ref HEAD~1
+
 With ``--problem-set`` the submissions are copies of that problem set's reference
-solution; the table of where one notebook's time goes (staging, reading the
-notebook, sandbox and kernel start, the course's own cells, the student's cells,
-the test cells, judging outside the kernel, the coordinator) is read from the
-timings the grader writes into each result file.
+solution (or of its release, with ``--empty``); the table of where one notebook's
+time goes (staging, reading the notebook, sandbox and kernel start, the course's own
+cells, the student's cells, the test cells, judging outside the kernel, the
+coordinator) is read from the timings the grader writes into each result file, for
+this grader and, with ``--baseline-ref``, for the older one side by side.
 
 Every configuration is also timed on one submission alone: that is the fixed
 cost of a command (imports, the gradebook, starting workers); the marginal
@@ -57,10 +66,11 @@ sys.path.insert(0, str(REPO / "tests"))
 from grading_corpus import corpus, harness  # noqa: E402
 
 
-def _fixture_course(base: Path, submissions: int) -> tuple[Path, str]:
+def _fixture_course(base: Path, submissions: int, empty: bool = False) -> tuple[Path, str]:
     course = harness.course_copy(base, "bench-source")
     shutil.rmtree(course / "submitted", ignore_errors=True)
-    cases = [corpus.BY_STUDENT["honest"], corpus.BY_STUDENT["partial"]]
+    cases = ([corpus.BY_STUDENT["blank"]] if empty
+             else [corpus.BY_STUDENT["honest"], corpus.BY_STUDENT["partial"]])
     for i in range(submissions):
         case = cases[i % 2]
         harness.write_submission(course, dataclasses.replace(case, student=f"student{i:03d}"))
@@ -72,11 +82,12 @@ import dataclasses, shutil, sys
 from pathlib import Path
 sys.path.insert(0, "tests")
 from grading_corpus import corpus, harness
-base, n = Path(sys.argv[1]), int(sys.argv[2])
+base, n, empty = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:] == ["empty"]
 base.mkdir(parents=True, exist_ok=True)
 course = harness.course_copy(base, "bench-source")
 shutil.rmtree(course / "submitted", ignore_errors=True)
-cases = [corpus.BY_STUDENT["honest"], corpus.BY_STUDENT["partial"]]
+cases = ([corpus.BY_STUDENT["blank"]] if empty
+         else [corpus.BY_STUDENT["honest"], corpus.BY_STUDENT["partial"]])
 for i in range(n):
     harness.write_submission(course, dataclasses.replace(cases[i % 2], student=f"student{i:03d}"))
 print(course)
@@ -103,19 +114,22 @@ from pathlib import Path
 sys.path.insert(0, "tests")
 import assignments_pipeline as pipeline
 target, ps, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+empty = sys.argv[4:] == ["empty"]
 course = pipeline.make_course_copy(target, (ps,))
 release = pipeline.load(pipeline.generate(course, ps))
 answers = pipeline.reference_answers(pipeline.source_notebook(course, ps))
 for i in range(n):
-    pipeline.write_submission(course, f"student{i:03d}", ps, pipeline.fill_answers(release, answers))
+    pipeline.write_submission(course, f"student{i:03d}", ps,
+                              release if empty else pipeline.fill_answers(release, answers))
 print(course)
 """
 
 
 def _problem_set_course(worktree: Path | None, target: Path, ps: str, submissions: int,
-                        env: dict) -> Path:
+                        env: dict, empty: bool = False) -> Path:
     """A course of one problem set with ``submissions`` copies of its reference solution."""
-    argv = [sys.executable, "-c", BUILD_PROBLEM_SET, str(target), ps, str(submissions)]
+    argv = [sys.executable, "-c", BUILD_PROBLEM_SET, str(target), ps, str(submissions),
+            *(["empty"] if empty else [])]
     if worktree is not None:
         argv = _as_revision(worktree, argv)
     done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)
@@ -141,29 +155,42 @@ def _breakdown(course: Path, assignment: str) -> dict[str, float]:
     if not rows:
         return {}
     return {key: statistics.mean(r.get(key, 0.0) for r in rows)
-            for key in (*BREAKDOWN, "run", "worker")}
+            for key in (*BREAKDOWN, "run", "worker", "prestarted")}
 
 
-def _print_breakdown(breakdown: dict[str, float], wall_per_notebook: float) -> None:
+def _print_breakdown(columns: dict[str, tuple[dict[str, float], float]]) -> None:
+    """One column per grader: {label: (breakdown, wall seconds per notebook)}."""
     labels = {"stage": "staging (coordinator)", "prepare": "reading and merging the notebook",
               "kernel_start": "sandbox and kernel start", "course_cells": "course cells (imports)",
               "student_cells": "the student's cells", "test_cells": "test cells (checks run)",
               "judge": "judging outside the kernel"}
     print("\nwhere one notebook's time goes (1 worker, sandboxed; mean seconds per notebook)")
-    for key in BREAKDOWN:
-        print(f"  {labels[key]:34} {breakdown[key]:7.3f}")
-    inside = breakdown["run"] - sum(breakdown[k] for k in ("kernel_start", "course_cells",
-                                                             "student_cells", "test_cells"))
-    print(f"  {'kernel stop, messages, re-runs':34} {inside:7.3f}")
-    other = wall_per_notebook - breakdown["worker"] - breakdown["stage"]
-    print(f"  {'coordinator (commit, scheduling)':34} {other:7.3f}   "
-          f"(wall per notebook {wall_per_notebook:.3f})")
+    print(f"  {'':34} " + " ".join(f"{label:>14}" for label in columns))
+    rows: dict[str, list[float]] = {labels[key]: [] for key in BREAKDOWN}
+    rows["kernel stop, messages, re-runs"] = []
+    rows["coordinator (commit, scheduling)"] = []
+    rows["wall per notebook"] = []
+    rows["kernels started ahead of need"] = []
+    for breakdown, wall in columns.values():
+        for key in BREAKDOWN:
+            rows[labels[key]].append(breakdown[key])
+        rows["kernel stop, messages, re-runs"].append(
+            breakdown["run"] - sum(breakdown[k] for k in ("kernel_start", "course_cells",
+                                                          "student_cells", "test_cells")))
+        rows["coordinator (commit, scheduling)"].append(
+            wall - breakdown["worker"] - breakdown["stage"])
+        rows["wall per notebook"].append(wall)
+        rows["kernels started ahead of need"].append(breakdown.get("prestarted", 0.0))
+    for label, values in rows.items():
+        print(f"  {label:34} " + " ".join(f"{v:14.3f}" for v in values))
 
 
-def _fixture_course_of(worktree: Path, base: Path, submissions: int, env: dict) -> Path:
+def _fixture_course_of(worktree: Path, base: Path, submissions: int, env: dict,
+                       empty: bool = False) -> Path:
     """The fixture course with the same submissions, built by another revision's own harness."""
     done = subprocess.run(_as_revision(worktree, [sys.executable, "-c", BUILD_FIXTURE, str(base),
-                                                  str(submissions)]),
+                                                  str(submissions),
+                                                  *(["empty"] if empty else [])]),
                           env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"building the baseline's course failed:\n{done.stderr[-3000:]}")
@@ -211,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
                              "--submissions copies of its reference solution")
     parser.add_argument("--repeat", type=int, default=1, help="timings per configuration")
     parser.add_argument("--skip-nbgrader", action="store_true", help="no nbgrader baseline")
+    parser.add_argument("--empty", action="store_true",
+                        help="submissions are the released notebook, unanswered (fixed cost)")
+    parser.add_argument("--sandboxed-only", action="store_true",
+                        help="skip the configurations without a sandbox")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--baseline-ref", metavar="REF",
                         help="also time the grader of git revision REF (checked out in a "
@@ -227,16 +258,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.problem_set:
             course = _problem_set_course(None, base / "bench-source", args.problem_set,
-                                         args.submissions, env)
+                                         args.submissions, env, args.empty)
             assignment = args.problem_set
         elif args.course:
             course, assignment = _own_course(base, args.course.resolve(), args.assignment)
         else:
-            course, assignment = _fixture_course(base, args.submissions)
+            course, assignment = _fixture_course(base, args.submissions, args.empty)
         students = sorted(p.name for p in (course / "submitted").iterdir() if p.is_dir())
         n = len(students)
         # Cache the reference run (once per assignment) in the copy every timing starts from.
-        for flags in ([], ["--no-sandbox"]):
+        for flags in ([],) if args.sandboxed_only else ([], ["--no-sandbox"]):
             subprocess.run([sys.executable, "-m", "grader", "autograde", assignment, "--course",
                             str(course), "--quiet", "--student", students[0], *flags],
                            cwd=REPO, env=env, stdout=subprocess.DEVNULL,
@@ -249,14 +280,15 @@ def main(argv: list[str] | None = None) -> int:
                             args.baseline_ref], cwd=REPO, check=True, capture_output=True)
             if args.problem_set:  # built by that revision (its helpers, its notebooks)
                 baseline_course = _problem_set_course(baseline_dir, base / "baseline-build",
-                                                      args.problem_set, args.submissions, env)
+                                                      args.problem_set, args.submissions, env,
+                                                      args.empty)
             elif args.course:
                 baseline_course = base / "bench-source-baseline"
                 shutil.copytree(course, baseline_course)
                 shutil.rmtree(baseline_course / ".grader", ignore_errors=True)
             else:  # the fixture course as that revision had it (its helpers, its API)
                 baseline_course = _fixture_course_of(baseline_dir, base / "baseline-build",
-                                                     args.submissions, env)
+                                                     args.submissions, env, args.empty)
             subprocess.run(_as_revision(baseline_dir, grader + ["--course", str(baseline_course),
                                                                 "--student", students[0]]),
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -267,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
             "grader, 1 worker, no sandbox": grader + ["--workers", "1", "--no-sandbox"],
             "grader, 2 workers, no sandbox": grader + ["--workers", "2", "--no-sandbox"],
         }
+        if args.sandboxed_only:
+            for name in [name for name in configurations if name.endswith("no sandbox")]:
+                del configurations[name]
         if baseline_dir is not None:
             configurations[f"grader@{args.baseline_ref}, 1 worker"] = grader + ["--workers", "1"]
             configurations[f"grader@{args.baseline_ref}, 2 workers"] = grader + ["--workers", "2"]
@@ -274,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             configurations["nbgrader autograde (baseline)"] = [
                 sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"]
         breakdowns: list[dict[str, float]] = []
+        baseline_breakdowns: list[dict[str, float]] = []
         timings: dict[str, list[float]] = {name: [] for name in configurations}
         cpu: dict[str, list[float]] = {name: [] for name in configurations}
         single: dict[str, list[float]] = {name: [] for name in configurations}
@@ -301,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
                         cpu[name].append(used)
                         if name == "grader, 1 worker, sandboxed":
                             breakdowns.append(_breakdown(copy, assignment))
+                        elif name == f"grader@{args.baseline_ref}, 1 worker":
+                            baseline_breakdowns.append(_breakdown(copy, assignment))
                     print(f"  {name}{' (1 submission)' if only_one else ''}: {seconds:.1f} s wall, "
                           f"{used:.1f} s CPU (exit {code})", file=sys.stderr)
         rows = {name: statistics.median(values) for name, values in timings.items()}
@@ -319,23 +357,31 @@ def main(argv: list[str] | None = None) -> int:
               "marginal: (total - 1 nb) / (n - 1), the cost of one more notebook)")
         serial = marginal["grader, 1 worker, sandboxed"]
         parallel = marginal["grader, 2 workers, sandboxed"]
-        bare = marginal["grader, 1 worker, no sandbox"]
+        bare = marginal.get("grader, 1 worker, no sandbox")
         print(f"\nparallel speedup, 2 workers vs 1 (sandboxed): {serial / parallel:.2f}x per "
               f"notebook, {rows['grader, 1 worker, sandboxed'] / rows['grader, 2 workers, sandboxed']:.2f}x"
               f" for the whole command")
-        cpu_overhead = (cpu_rows["grader, 1 worker, sandboxed"]
-                        - cpu_rows["grader, 1 worker, no sandbox"]) / n
-        print(f"sandbox overhead (serial): {serial - bare:+.2f} s wall per notebook "
-              f"({100 * (serial / bare - 1):+.0f}%), {cpu_overhead:+.2f} s CPU per notebook")
+        if bare is not None:
+            cpu_overhead = (cpu_rows["grader, 1 worker, sandboxed"]
+                            - cpu_rows["grader, 1 worker, no sandbox"]) / n
+            print(f"sandbox overhead (serial): {serial - bare:+.2f} s wall per notebook "
+                  f"({100 * (serial / bare - 1):+.0f}%), {cpu_overhead:+.2f} s CPU per notebook")
         if baseline_dir is not None:
             for label in ("1 worker", "2 workers"):
                 old = marginal[f"grader@{args.baseline_ref}, {label}"]
                 new = marginal[f"grader, {label}{', sandboxed'}"]
                 print(f"this grader vs grader@{args.baseline_ref}, {label}: {new:.2f} vs "
                       f"{old:.2f} s per notebook (ratio {new / old:.2f})")
-        if breakdowns and breakdowns[0]:
-            merged = {key: statistics.median(b[key] for b in breakdowns) for key in breakdowns[0]}
-            _print_breakdown(merged, rows["grader, 1 worker, sandboxed"] / n)
+        columns = {}
+        for label, found, row in (("this grader", breakdowns, "grader, 1 worker, sandboxed"),
+                                  (f"@{args.baseline_ref}", baseline_breakdowns,
+                                   f"grader@{args.baseline_ref}, 1 worker")):
+            if found and found[0]:
+                merged = {key: statistics.median(b.get(key, 0.0) for b in found)
+                          for key in found[0]}
+                columns[label] = (merged, rows[row] / n)
+        if columns:
+            _print_breakdown(columns)
         if "nbgrader autograde (baseline)" in rows:
             baseline = marginal["nbgrader autograde (baseline)"]
             print(f"plain nbgrader autograde: {baseline:.2f} s per notebook (serial, no sandbox); "

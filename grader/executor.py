@@ -16,10 +16,18 @@ thereby recovered; only the offending cell (and whatever depended on it) is
 lost. Each cell's outputs, the checks it recorded (:mod:`grader.checks`) and
 the integrity events it raised are collected separately; the recorded checks
 never appear among the outputs.
+
+A grading worker may start the kernel of its next notebook ahead of need
+(:class:`KernelPrestarter`): launched while the current notebook runs, it loads
+ipykernel and the test cells' programs (which depend on the assignment's notebook
+only) in a fresh, empty working directory and then waits; the next submission's
+staged files are copied in when it is claimed. Each kernel still serves exactly
+one submission and is destroyed after it.
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import os
@@ -93,6 +101,7 @@ class NotebookRun:
     sandboxed: bool
     problems: list[dict] = dataclasses.field(default_factory=list)
     kernel_start: float = 0.0  # seconds spent starting kernels (every attempt)
+    prestarted: bool = False  # the first kernel was started ahead of need
 
 
 @dataclasses.dataclass
@@ -148,8 +157,14 @@ class SandboxedKernel:
     """One kernel process and its client."""
 
     def __init__(self, settings: ExecutionSettings, *, submission_dir: str | None,
-                 work_name: str, mode: str = "grade", programs: dict[str, str] | None = None):
+                 work_name: str, mode: str = "grade", programs: dict[str, str] | None = None,
+                 uid_slot: int | None = None, deferred: bool = False):
+        """``deferred``: started ahead of need, without a submission (:meth:`launch`, then
+        :meth:`deliver`). ``uid_slot``: which of the worker's sandbox uids it runs as (by
+        default one that no spare kernel of this process holds)."""
         self.settings = settings
+        self.deferred = deferred
+        self.drop_dir: str | None = None  # deferred: where the submission's files are put
         self.programs = programs or {}
         self.budget = Budget()
         self.cgroup: str | None = None
@@ -158,7 +173,9 @@ class SandboxedKernel:
         self.work_name = work_name
         self.mode = mode
         self.bwrap = sandbox.bwrap_executable() if settings.use_sandbox else None
-        self.uid = sandbox.sandbox_uid() if (self.bwrap and sandbox.is_root()) else None
+        self.uid_slot = PRESTARTER.free_slot() if uid_slot is None else uid_slot
+        self.uid = (sandbox.sandbox_uid(slot=self.uid_slot) if (self.bwrap and sandbox.is_root())
+                    else None)
         self.process: subprocess.Popen | None = None
         self.client = None
         self.runtime_dir: str | None = None
@@ -211,17 +228,29 @@ class SandboxedKernel:
                                    uid=self.uid)
 
     def start(self) -> None:
+        """Start the kernel on its submission and wait until it answers."""
+        self.launch()
+        self._finish_start()
+
+    def launch(self) -> None:
+        """Start the kernel's process and connect to it (without waiting for it)."""
         global _SUBREAPER
         if not _SUBREAPER:
             sandbox.become_subreaper()
             _SUBREAPER = True
         self.runtime_dir = tempfile.mkdtemp(prefix="grader-rt-", dir=self.settings.scratch_dir)
         sandbox.prepare_runtime_dir(self.runtime_dir, self.uid)
+        if self.deferred:
+            # Empty until the kernel is claimed; bound read-only where the submission goes.
+            self.drop_dir = tempfile.mkdtemp(prefix="grader-sub-", dir=self.settings.scratch_dir)
+            os.chmod(self.drop_dir, 0o755)
+            self.submission_dir = self.drop_dir
         host_file, kernel_file = self._write_connection_files()
         tests_file = self._write_programs()
         spec = self._spec()
         inner = sandbox.launcher_command(spec, kernel_file, self.mode, self.sandboxed,
-                                         tests_file=tests_file)
+                                         tests_file=tests_file,
+                                         wait_for_submission=self.deferred)
         pass_fds: tuple[int, ...] = ()
         if self.sandboxed:
             # bwrap's options (host paths of the course, the staged submission) travel through a
@@ -240,7 +269,8 @@ class SandboxedKernel:
         else:
             command, env, cwd = inner, sandbox.unsandboxed_environment(spec), self.runtime_dir
         try:
-            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE if self.deferred
+                                            else subprocess.DEVNULL,
                                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                             env=env, cwd=cwd, start_new_session=True,
                                             pass_fds=pass_fds)
@@ -254,11 +284,35 @@ class SandboxedKernel:
 
         context = zmq.Context()
         context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        # The kernel's ipc sockets do not exist yet: retry connecting every 20 ms, not 100.
+        context.setsockopt(zmq.RECONNECT_IVL, 20)
         self.client = BlockingKernelClient(context=context)
         self.client.load_connection_file(host_file)
         # Every message the kernel sends is student data: parsed with bounded depth and size.
         self.client.session.unpack = _bounded_unpack
         self.client.start_channels()
+
+    def deliver(self, submission_dir: str | None) -> None:
+        """Give a kernel started ahead of need its submission, and wait until it answers.
+
+        The staged files are copied (regular files only) into the directory the
+        sandbox sees at the submission's place, readable by the kernel's uid; the
+        launcher, waiting since its start, then copies them into its fresh
+        working directory and starts the kernel there.
+        """
+        if not self.deferred or self.process is None:
+            raise RuntimeError("deliver() is for a kernel started with deferred=True and launch()")
+        self.budget = Budget()
+        if submission_dir:
+            _copy_submission(submission_dir, self.drop_dir)
+        try:
+            self.process.stdin.write(b"go\n")
+            self.process.stdin.close()
+        except OSError as error:
+            raise KernelStartError(f"the kernel started ahead of need is gone ({error})") from None
+        self._finish_start()
+
+    def _finish_start(self) -> None:
         self._wait_ready()
         if self.uid is not None:
             # The sockets exist now; take the directory back so that the kernel
@@ -288,25 +342,32 @@ class SandboxedKernel:
             except queue.Empty:
                 continue
             if reply["parent_header"].get("msg_id") in sent:
-                self._drain_iopub()
-                self._drain_shell()
+                self._await_iopub(sent, deadline)
                 return
         raise KernelStartError(f"the kernel did not answer within {self.settings.startup_timeout} s")
 
-    def _drain_iopub(self) -> None:
-        """Discard start-up status messages so they are not mistaken for a cell's."""
-        while True:
-            try:
-                self.client.get_iopub_msg(timeout=0.05)
-            except queue.Empty:
-                return
+    def _await_iopub(self, sent: set[str], deadline: float) -> None:
+        """Wait until iopub delivers (the kernel's idle status after one of our requests).
 
-    def _drain_shell(self) -> None:
-        while True:
-            try:
-                self.client.get_shell_msg(timeout=0.05)
-            except queue.Empty:
-                return
+        A subscription is only live once ZeroMQ has connected it: outputs published
+        before that would be lost. Start-up messages are discarded on the way (the
+        cells' are told apart by their parent anyway).
+        """
+        ask_again = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            msg = _next_message(self.client.iopub_channel, 0.05, self.budget)
+            if msg is None:
+                if time.monotonic() >= ask_again:  # published before we were subscribed
+                    sent.add(self.client.kernel_info())
+                    ask_again = time.monotonic() + 0.5
+                continue
+            content = msg.get("content")
+            if (msg.get("msg_type") == "status" and _parent_id(msg) in sent
+                    and isinstance(content, dict) and content.get("execution_state") == "idle"):
+                break
+        for channel in (self.client.iopub_channel, self.client.shell_channel):
+            while channel.msg_ready():
+                _next_message(channel, 0, self.budget)
 
     # ------------------------------------------------------------------ state
     def alive(self) -> bool:
@@ -449,8 +510,15 @@ class SandboxedKernel:
                 self.client.stop_channels()
             except Exception:  # noqa: BLE001
                 pass
+        if self.process is not None and self.process.stdin is not None:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
         if self.runtime_dir:
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
+        if self.drop_dir:
+            shutil.rmtree(self.drop_dir, ignore_errors=True)
 
     def __enter__(self) -> SandboxedKernel:
         try:
@@ -462,6 +530,122 @@ class SandboxedKernel:
 
     def __exit__(self, *exc) -> None:
         self.shutdown()
+
+
+MAX_SUBMISSION_FILE = 64 << 20  # as grader.kernel reads: larger files are left out
+
+
+def _copy_submission(source: str, target: str) -> None:
+    """Copy a staged submission's regular files (never a link) for a kernel to read."""
+    for directory, subdirs, names in os.walk(source, followlinks=False):
+        subdirs[:] = [d for d in subdirs if not os.path.islink(os.path.join(directory, d))]
+        relative = os.path.relpath(directory, source)
+        into = target if relative == "." else os.path.join(target, relative)
+        os.makedirs(into, mode=0o755, exist_ok=True)
+        os.chmod(into, 0o755)
+        for name in names:
+            path = os.path.join(directory, name)
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            if os.path.getsize(path) > MAX_SUBMISSION_FILE:
+                continue
+            copy = os.path.join(into, name)
+            shutil.copyfile(path, copy, follow_symlinks=False)
+            os.chmod(copy, 0o644)  # read by the launcher after it dropped to the sandbox uid
+
+
+@dataclasses.dataclass
+class _Spare:
+    kernel: SandboxedKernel
+    key: tuple
+
+
+class KernelPrestarter:
+    """At most one spare kernel per process, started ahead of need for the next notebook.
+
+    A grading worker launches the kernel of its next notebook while the current one
+    runs (:func:`run_cells` with ``prestarter`` and ``next_programs``): same settings,
+    same working directory name, the next notebook's test programs, no submission,
+    and the other sandbox uid slot of the worker (so that the current kernel's
+    clean-up, which kills every process of its uid, never touches it). The spare has
+    run nothing but the launcher: no cell, no request. When the next notebook comes,
+    :meth:`claim` hands it over if it was started for exactly that notebook and those
+    settings (otherwise it is destroyed and a kernel is started as usual); it then
+    serves that one submission and is destroyed after it, like any kernel. Re-runs
+    after a crash always start fresh kernels.
+
+    :meth:`release` (also run at the process's exit) kills a spare nobody claimed.
+    """
+
+    def __init__(self) -> None:
+        self._spare: _Spare | None = None
+        self._registered = False
+        self.launched = 0
+        self.claimed = 0
+
+    @staticmethod
+    def _key(settings: ExecutionSettings, work_name: str, mode: str,
+             programs: dict[str, str] | None) -> tuple:
+        return (settings, work_name, mode, dict(programs or {}))
+
+    def free_slot(self) -> int:
+        """A uid slot that no spare kernel of this process holds."""
+        spare = self._spare
+        return 0 if spare is None or spare.kernel.uid_slot != 0 else 1
+
+    @property
+    def spare(self) -> SandboxedKernel | None:
+        return self._spare.kernel if self._spare is not None else None
+
+    def launch(self, settings: ExecutionSettings, work_name: str, mode: str,
+               programs: dict[str, str] | None, avoid_slot: int) -> None:
+        """Start the spare kernel (replacing any); a failure only means there is none."""
+        self.release()
+        if not self._registered:
+            import multiprocessing.util
+
+            atexit.register(self.release)
+            # Worker processes of multiprocessing may leave through os._exit (fork): their
+            # finalizers still run.
+            multiprocessing.util.Finalize(None, self.release, exitpriority=100)
+            self._registered = True
+        slot = 1 if avoid_slot == 0 else 0
+        kernel = SandboxedKernel(settings, submission_dir=None, work_name=work_name, mode=mode,
+                                 programs=programs, uid_slot=slot, deferred=True)
+        try:
+            kernel.launch()
+        except Exception:  # noqa: BLE001 - the notebook will start its kernel as usual
+            kernel.shutdown()
+            return
+        self._spare = _Spare(kernel, self._key(settings, work_name, mode, programs))
+        self.launched += 1
+
+    def claim(self, settings: ExecutionSettings, work_name: str, mode: str,
+              programs: dict[str, str] | None, submission_dir: str | None
+              ) -> SandboxedKernel | None:
+        """The spare, given this submission and answering, or None (then start one as usual)."""
+        spare, self._spare = self._spare, None
+        if spare is None:
+            return None
+        if spare.key != self._key(settings, work_name, mode, programs) or not spare.kernel.alive():
+            spare.kernel.shutdown()
+            return None
+        try:
+            spare.kernel.deliver(submission_dir)
+        except Exception:  # noqa: BLE001 - e.g. killed while idle: a fresh kernel decides
+            spare.kernel.shutdown()
+            return None
+        self.claimed += 1
+        return spare.kernel
+
+    def release(self) -> None:
+        """Kill the spare kernel, if any (the end of a worker, or a change of assignment)."""
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.kernel.shutdown()
+
+
+PRESTARTER = KernelPrestarter()  # this process's spare kernel (grading workers use it)
 
 
 def _parent_id(msg: dict) -> object:
@@ -588,8 +772,16 @@ def _replaced_cell(original: CellRun) -> CellRun:
 
 def run_cells(sources: Sequence[str | None], settings: ExecutionSettings, *,
               submission_dir: str | None, work_name: str, mode: str = "grade",
-              programs: dict[str, str] | None = None) -> NotebookRun:
-    """Run code cells (None = not a code cell) in order, recovering from crashes."""
+              programs: dict[str, str] | None = None,
+              prestarter: KernelPrestarter | None = None,
+              next_programs: dict[str, str] | None = None) -> NotebookRun:
+    """Run code cells (None = not a code cell) in order, recovering from crashes.
+
+    With a ``prestarter``, the first kernel is its spare when one was started for
+    these settings and programs, and once that first kernel answers, the spare of
+    the next notebook (``next_programs``; None: no spare) is launched. The time a
+    spare spent starting before it was claimed counts against nobody's budget.
+    """
     started = time.monotonic()
     deadline = started + settings.notebook_timeout
     replaced: dict[int, CellRun] = {}
@@ -597,16 +789,22 @@ def run_cells(sources: Sequence[str | None], settings: ExecutionSettings, *,
     attempts = 0
     sandboxed = False
     kernel_start = 0.0
+    prestarted = False
     while True:
         attempts += 1
         runs: list[CellRun] = []
         restart = False
-        kernel = SandboxedKernel(settings, submission_dir=submission_dir, work_name=work_name,
-                                 mode=mode, programs=programs)
+        starting = time.monotonic()
+        claimed = None
+        if attempts == 1 and prestarter is not None:
+            claimed = prestarter.claim(settings, work_name, mode, programs, submission_dir)
+            prestarted = claimed is not None
+        kernel = claimed or SandboxedKernel(settings, submission_dir=submission_dir,
+                                            work_name=work_name, mode=mode, programs=programs)
         sandboxed = kernel.sandboxed
         try:
-            starting = time.monotonic()
-            kernel.start()
+            if claimed is None:
+                kernel.start()
             kernel_start += time.monotonic() - starting
         except KernelStartError as error:
             kernel.shutdown()
@@ -614,7 +812,10 @@ def run_cells(sources: Sequence[str | None], settings: ExecutionSettings, *,
             runs = [CellRun(index=i, status="not-run", detail="the kernel could not start")
                     for i in range(len(sources))]
             return NotebookRun(runs, attempts, time.monotonic() - started, sandboxed, problems,
-                               kernel_start)
+                               kernel_start, prestarted)
+        if attempts == 1 and prestarter is not None and next_programs is not None:
+            # The next notebook's kernel starts while this one runs (another uid slot).
+            prestarter.launch(settings, work_name, mode, next_programs, kernel.uid_slot)
         try:
             for index, source in enumerate(sources):
                 if index in replaced:
@@ -661,4 +862,4 @@ def run_cells(sources: Sequence[str | None], settings: ExecutionSettings, *,
             problems.append({"kind": "gave-up", "detail": reason})
             break
     return NotebookRun(runs, attempts, time.monotonic() - started, sandboxed, problems,
-                       kernel_start)
+                       kernel_start, prestarted)

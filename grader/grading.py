@@ -19,7 +19,7 @@ import nbformat
 
 from grader import assertions, integrity, notebook, payload
 from grader.checks import neutral_call
-from grader.executor import ExecutionSettings, NotebookRun, run_cells
+from grader.executor import PRESTARTER, ExecutionSettings, NotebookRun, run_cells
 from grader.notebook import (
     ROLE_LOCKED,
     ROLE_MANUAL,
@@ -85,6 +85,45 @@ def prepare_worker(context: GradingContext) -> None:
     path = context.helpers_trusted
     if path and path not in sys.path:
         sys.path.insert(0, path)
+
+
+def release_worker() -> None:
+    """Kill this process's spare kernel, if any (call it when a grading worker stops).
+
+    :func:`grade_submission` starts the kernel of the worker's next notebook ahead of
+    need (:class:`grader.executor.KernelPrestarter`); the spare is also killed at the
+    process's normal exit (``atexit`` and multiprocessing's finalizers), and dies with
+    the process if it is killed (``bwrap --die-with-parent``). Safe to call at any
+    time and more than once; the next submission then simply starts its own kernel.
+    """
+    PRESTARTER.release()
+
+
+def prestart_enabled() -> bool:
+    """Kernels started ahead of need, unless ``GRADER_PRESTART=0`` (comparisons, debugging)."""
+    return os.environ.get("GRADER_PRESTART", "1").strip().lower() not in ("0", "no", "false",
+                                                                          "off")
+
+
+_MODEL_PROGRAMS: dict[tuple[str, str, str], dict[str, str]] = {}
+
+
+def model_programs(context: GradingContext, name: str) -> dict[str, str] | None:
+    """The test cells' programs of one of the assignment's notebooks (None: cannot tell).
+
+    They depend on the notebook as the gradebook has it, never on a submission: what
+    a kernel started ahead of need may hold before it knows whose notebook it runs.
+    """
+    model = context.models[name]
+    key = (context.assignment, name, hashlib.sha256(json.dumps(
+        model.gradebook_source, sort_keys=True).encode()).hexdigest())
+    if key not in _MODEL_PROGRAMS:
+        try:
+            nb, infos = notebook.build_reference(model)
+            _MODEL_PROGRAMS[key] = test_programs(model, nb, infos)[1]
+        except Exception:  # noqa: BLE001 - no spare then; the notebook itself reports it
+            return None
+    return _MODEL_PROGRAMS[key]
 
 
 # --------------------------------------------------------------------------- records per cell
@@ -318,16 +357,24 @@ def ungraded_notebook(model: NotebookModel, status: str, detail: str) -> dict:
 
 
 def grade_notebook(context: GradingContext, model: NotebookModel, student_nb: Any,
-                   submission_dir: str) -> tuple[dict, Any]:
-    """Run and judge one submitted notebook; returns (result, executed notebook)."""
+                   submission_dir: str, next_notebook: str | None = None) -> tuple[dict, Any]:
+    """Run and judge one submitted notebook; returns (result, executed notebook).
+
+    ``next_notebook``: the notebook this worker will most likely grade next, whose
+    kernel is then started ahead of need while this one runs (None: no spare).
+    """
     began = time.monotonic()
     nb, infos, flags = notebook.build_submission(model, student_nb)
     problems: list[dict] = list(flags)
     problems += integrity.scan_code(notebook.student_code(nb, infos), context.graded_names)
     sources, programs, plans = test_programs(model, nb, infos)
     prepared = time.monotonic()
+    prestarter = PRESTARTER if prestart_enabled() else None
+    next_programs = (model_programs(context, next_notebook)
+                     if prestarter is not None and next_notebook is not None else None)
     run: NotebookRun = run_cells(sources, context.settings, submission_dir=submission_dir,
-                                 work_name=context.assignment, programs=programs)
+                                 work_name=context.assignment, programs=programs,
+                                 prestarter=prestarter, next_programs=next_programs)
     judging = time.monotonic()
     problems += [dict(p) for p in run.problems]
     if not run.sandboxed:
@@ -388,6 +435,7 @@ def grade_notebook(context: GradingContext, model: NotebookModel, student_nb: An
         key = {ROLE_TEST: "test_cells", ROLE_LOCKED: "course_cells"}.get(info.role, "student_cells")
         by_role[key] = by_role.get(key, 0.0) + cell_run.elapsed
     timings = {"prepare": prepared - began, "kernel_start": run.kernel_start,
+               "prestarted": float(run.prestarted),
                "course_cells": by_role.get("course_cells", 0.0),
                "student_cells": by_role.get("student_cells", 0.0),
                "test_cells": by_role.get("test_cells", 0.0),
@@ -508,8 +556,10 @@ def grade_submission(context: GradingContext, student: str, submission_dir: str,
     problems += list(staging_problems or [])
     refused_files = {p.get("file"): p["detail"] for p in staging_problems or []}
     notebooks = []
-    for name in expected:
+    for position, name in enumerate(expected):
         model = context.models[name]
+        # The worker's next notebook: this submission's next one, or the first of the next.
+        following = expected[(position + 1) % len(expected)]
         path = os.path.join(submission_dir, f"{name}.ipynb")
         if f"{name}.ipynb" in refused_files:
             notebooks.append(ungraded_notebook(model, "refused", refused_files[f"{name}.ipynb"]))
@@ -527,7 +577,8 @@ def grade_submission(context: GradingContext, student: str, submission_dir: str,
             notebooks.append(ungraded_notebook(model, "malformed",
                                                f"{name}.ipynb could not be read: {error}"))
             continue
-        result, executed = grade_notebook(context, model, student_nb, submission_dir)
+        result, executed = grade_notebook(context, model, student_nb, submission_dir,
+                                          next_notebook=following)
         notebooks.append(result)
         _atomic_write(os.path.join(autograded_dir, f"{name}.ipynb"), nbformat.writes(executed))
     if timestamp is not None:

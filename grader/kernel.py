@@ -9,6 +9,15 @@ Before any student code exists in the process it
 4. writes the files into the working directory and changes into it,
 5. puts :mod:`grader.checks` into grade mode (snapshotting the test helpers),
 6. starts ipykernel on the given connection file.
+
+A kernel started ahead of need (``--wait-for-submission``, see
+:class:`grader.executor.KernelPrestarter`) does all of this except step 2 without
+any submission: it drops its privileges, reads the test cells' programs, imports
+and initialises ipykernel in an empty working directory, and then waits for one
+line on its stdin. The grader sends it once the submission's staged files are in
+the directory bound at ``--submission``; the launcher then reads them, writes them
+into the working directory and starts the kernel. Until then no student's file
+and no student's code has been anywhere near the process.
 """
 
 from __future__ import annotations
@@ -40,6 +49,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--open-files", type=int, required=True)
     parser.add_argument("--mpl-cache")
     parser.add_argument("--tests", help="file with the test cells' programs (deleted once read)")
+    parser.add_argument("--wait-for-submission", action="store_true",
+                        help="read the submission only after a line arrives on stdin")
     return parser.parse_args(argv)
 
 
@@ -126,12 +137,27 @@ def _copy_mpl_cache(source: str | None) -> None:
             shutil.copyfile(os.path.join(source, name), os.path.join(target, name))
 
 
+def _wait_for_submission() -> bool:
+    """Block until the grader's line arrives on stdin (False: the grader went away)."""
+    received = b""
+    while not received.endswith(b"\n"):
+        chunk = os.read(0, 64)
+        if not chunk:
+            return False
+        received += chunk
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)  # nothing more ever comes from the grader this way
+    os.close(null)
+    return True
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parse(sys.argv[1:] if argv is None else argv)
     if "rfc3987_syntax" in sys.modules and sys.modules["rfc3987_syntax"] is None:
         del sys.modules["rfc3987_syntax"]  # set by grader/__init__ for the grading process only
     _set_limits(args)
-    files = _read_submission(args.submission)
+    deferred = args.wait_for_submission
+    files = [] if deferred else _read_submission(args.submission)
     _drop_privileges(args.uid)
     programs = _read_programs(args.tests)  # no student code exists in this process yet
     _write_files(args.work, files)
@@ -157,6 +183,11 @@ def main(argv: list[str] | None = None) -> None:
     sys.path[:] = [p for p in sys.path if p not in ("", ".", args.work)] + [args.work]
     if programs:
         checks.install_test_cells(app.shell.user_ns, programs)
+    if deferred:
+        if not _wait_for_submission():
+            os._exit(0)  # a spare kernel nobody claimed
+        # The grader copied the staged files (readable by this uid) before sending the line.
+        _write_files(args.work, _read_submission(args.submission))
     app.start()
 
 

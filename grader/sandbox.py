@@ -44,10 +44,14 @@ import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-# Sandbox uids are UID_BASE + pid of the worker that owns them: unique while the
-# worker lives, far above the uids of real accounts and of rootless-container ranges.
+# Sandbox uids are UID_BASE + slot * UID_SPAN + pid of the worker that owns them: unique
+# while the worker lives, far above the uids of real accounts and of rootless-container
+# ranges. A worker has UID_SLOTS of them, so that the kernel started ahead of need for the
+# next notebook (grader.executor.KernelPrestarter) never shares a uid with the kernel of
+# the notebook being graded: each kernel's clean-up kills every process of its own uid.
 UID_BASE = 3_000_000
 UID_SPAN = 1 << 22  # Linux pid_max is at most 2**22
+UID_SLOTS = 2
 
 # Inside the sandbox.
 HOME = "/home/student"
@@ -95,9 +99,18 @@ def is_root() -> bool:
     return os.geteuid() == 0
 
 
-def sandbox_uid(worker_pid: int | None = None) -> int:
-    """The dedicated uid of the sandboxes of one worker process (root mode only)."""
-    return UID_BASE + (os.getpid() if worker_pid is None else worker_pid)
+def sandbox_uid(worker_pid: int | None = None, slot: int = 0) -> int:
+    """The dedicated uid of one slot of the sandboxes of one worker process (root mode only)."""
+    if not 0 <= slot < UID_SLOTS:
+        raise ValueError(f"sandbox uid slot {slot!r}: expected 0 to {UID_SLOTS - 1}")
+    return UID_BASE + slot * UID_SPAN + (os.getpid() if worker_pid is None else worker_pid)
+
+
+def uid_owner(uid: int) -> int | None:
+    """The pid of the worker a sandbox uid belongs to, or None for any other uid."""
+    if not UID_BASE <= uid < UID_BASE + UID_SLOTS * UID_SPAN:
+        return None
+    return (uid - UID_BASE) % UID_SPAN
 
 
 @functools.lru_cache(maxsize=1)
@@ -287,8 +300,14 @@ def bwrap_command(bwrap: str, spec: SandboxSpec, inner: Sequence[str]) -> list[s
 
 
 def launcher_command(spec: SandboxSpec, connection_file: str, mode: str,
-                     sandboxed: bool, tests_file: str | None = None) -> list[str]:
-    """``python -m grader.kernel ...``: the process bwrap (or the fallback) starts."""
+                     sandboxed: bool, tests_file: str | None = None,
+                     wait_for_submission: bool = False) -> list[str]:
+    """``python -m grader.kernel ...``: the process bwrap (or the fallback) starts.
+
+    With ``wait_for_submission`` (a kernel started ahead of need) the launcher gets
+    ready up to the kernel's start, then waits for a line on its stdin before it reads
+    the submission, which the grader copies meanwhile into ``spec.submission_dir``.
+    """
     cmd = [sys.executable, "-m", "grader.kernel", f"--connection-file={connection_file}",
            f"--mode={mode}", f"--work={spec.work_dir if sandboxed else spec.runtime_dir + '/work'}"]
     cmd += spec.limits.launcher_args()
@@ -300,6 +319,8 @@ def launcher_command(spec: SandboxSpec, connection_file: str, mode: str,
         cmd.append(f"--mpl-cache={MPL_CACHE_MOUNT if sandboxed else spec.mpl_cache_dir}")
     if tests_file:
         cmd.append(f"--tests={tests_file}")
+    if wait_for_submission:
+        cmd.append("--wait-for-submission")
     return cmd
 
 
@@ -515,9 +536,9 @@ def reap_stale_sandboxes() -> int:
         if not entry.isdigit():
             continue
         uid = _proc_status_uid(entry, include_zombies=False)
-        if uid is None or not UID_BASE <= uid < UID_BASE + UID_SPAN:
+        owner = uid_owner(uid) if uid is not None else None
+        if owner is None:
             continue
-        owner = uid - UID_BASE
         if not os.path.exists(f"/proc/{owner}") or _proc_status_uid(str(owner)) != 0:
             stale.add(uid)
     for uid in stale:

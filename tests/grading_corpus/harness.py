@@ -146,7 +146,7 @@ def graded_corpus(base: Path) -> tuple[Path, subprocess.CompletedProcess]:
 def sandbox_processes() -> list[int]:
     """Live (non-zombie) processes of sandboxes whose grading worker is gone: leftovers.
 
-    A sandbox uid is ``UID_BASE`` + the pid of the worker that owns it; processes of a
+    A sandbox uid is ``UID_BASE`` + a slot + the pid of the worker that owns it; processes of a
     worker that is still running (another grading run on the same machine) are not
     leftovers of this one.
     """
@@ -156,8 +156,8 @@ def sandbox_processes() -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             uid = sandbox._proc_status_uid(entry, include_zombies=False)
-            if uid is not None and sandbox.UID_BASE <= uid < sandbox.UID_BASE + sandbox.UID_SPAN:
-                owner = uid - sandbox.UID_BASE
+            owner = sandbox.uid_owner(uid) if uid is not None else None
+            if owner is not None:
                 if sandbox._proc_status_uid(str(owner)) != 0:  # the worker (root) is gone
                     found.append(int(entry))
     return found
