@@ -124,3 +124,37 @@ NOISY_CORRECT: dict[str, Patch] = {
         "    warnings.warn('computing the gate', FutureWarning)\n"
         "    G = 1.0 / (1.0 + np.exp(-A[:, :h]))\n"),
 }
+
+# Forwards whose outputs are right but whose cache is corrupt (issue 15): each must lose
+# part of the hidden tests named here (the forward's, and a forward built on it), with
+# feedback saying the cache is wrong, and nothing anywhere else (a backward fed that cache
+# is not charged for it).
+CACHE_MUTANTS: dict[str, list[tuple[Patch, tuple[str, ...]]]] = {
+    "ps2_rnn_forward": [
+        (Patch("step_cache_swaps_X_and_H", "rnn_step_forward's cache swaps X and H",
+               "rnn_step_forward", "cache = (X, H_prev, W_xh, W_hh, H)",
+               "cache = (H, H_prev, W_xh, W_hh, X)"),
+         ("test_rnn_step_forward_hidden", "test_rnn_forward_hidden")),
+        (Patch("step_cache_W_xh_twice", "rnn_step_forward's cache holds W_xh in place of W_hh",
+               "rnn_step_forward", "cache = (X, H_prev, W_xh, W_hh, H)",
+               "cache = (X, H_prev, W_xh, W_xh, H)"),
+         ("test_rnn_step_forward_hidden", "test_rnn_forward_hidden")),
+        (Patch("step_caches_not_appended", "rnn_forward never appends its step caches",
+               "rnn_forward", "        caches.append(step_cache)\n", ""),
+         ("test_rnn_forward_hidden",)),
+    ],
+    "ps4_gating": [
+        (Patch("gru_cache_gates_swapped", "gru_step_forward's cache swaps the gates R and Z",
+               "gru_step_forward", "(X, H_prev, W_x, W_h, R, Z, N, A_h)",
+               "(X, H_prev, W_x, W_h, Z, R, N, A_h)"), ("test_gru_forward_hidden",)),
+        (Patch("gated_cache_swapped", "gated_step_forward's cache swaps G and Htilde",
+               "gated_step_forward", "(X, H_prev, W_x, W_h, G, Htilde)",
+               "(X, H_prev, W_x, W_h, Htilde, G)"), ("test_gated_forward_hidden",)),
+    ],
+    "ps6_seq2seq": [
+        (Patch("bidirectional_cache_steps_mixed",
+               "bidirectional_rnn_forward caches the forward order for the backward direction",
+               "bidirectional_rnn_forward", "(H_b, W_xh_b, W_hh_b, steps_b)",
+               "(H_b, W_xh_b, W_hh_b, steps_f)"), ("test_bidirectional_forward_hidden",)),
+    ],
+}

@@ -45,7 +45,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import assignments_pipeline as pipeline  # noqa: E402
-from assignments_buggy import BUGGY_SUBMISSIONS, NOISY_CORRECT, REFERENCE_CALLERS  # noqa: E402
+from assignments_buggy import (  # noqa: E402
+    BUGGY_SUBMISSIONS,
+    CACHE_MUTANTS,
+    NOISY_CORRECT,
+    REFERENCE_CALLERS,
+)
 
 # Slow (the pipelines take minutes). Under pytest-xdist, ``--dist loadgroup`` keeps every test
 # of this file on one worker, so the session fixture runs the pipelines once.
@@ -90,6 +95,9 @@ def submissions_for(ps: str, release_nb: dict, answers: dict[str, str]) -> dict[
     if ps in NOISY_CORRECT:
         subs["noisy"] = pipeline.fill_answers(
             release_nb, pipeline.apply_patch(answers, NOISY_CORRECT[ps]))
+    for patch, _ in CACHE_MUTANTS.get(ps, []):
+        subs[f"cache_{patch.name}"] = pipeline.fill_answers(
+            release_nb, pipeline.apply_patch(answers, patch))
     return subs
 
 
@@ -380,6 +388,29 @@ def test_buggy_submission_gets_partial_marks(pipelines, ps, patch):
     score = result_of(pipelines, ps).scores[f"bug_{patch.name}"]
     assert score.graded
     assert 0 < score.auto < score.auto_max, f"{patch.description}: {score.cells}"
+
+
+@pytest.mark.parametrize(("ps", "patch", "losing"), [
+    pytest.param(ps, patch, losing, id=f"{ps}-{patch.name}")
+    for ps, mutants in CACHE_MUTANTS.items() for patch, losing in mutants
+])
+def test_a_corrupt_cache_costs_the_forwards_hidden_test(pipelines, ps, patch, losing):
+    """Issue 15: right outputs, corrupt cache. The forward's hidden test loses its cache share
+    (not all of it) and says the cache is wrong; every other hidden test keeps full marks."""
+    result = result_of(pipelines, ps)
+    reference, score = result.scores["reference"], result.scores[f"cache_{patch.name}"]
+    assert score.graded
+    for cell in losing:
+        assert 0 < score.cells[cell] < reference.cells[cell], (cell, score.cells)
+    for cell, points in reference.cells.items():
+        if cell.endswith("_hidden") and cell not in losing:
+            assert score.cells[cell] == pytest.approx(points), (cell, score.cells)
+    autograded = pipeline.load(result.course / "autograded" / f"cache_{patch.name}" / ps
+                               / f"{ps}.ipynb")
+    output = "".join("".join(out.get("text", "")) for cell in cells(autograded)
+                     if meta(cell).get("grade_id") == losing[0]
+                     for out in cell.get("outputs", []))
+    assert "the cache is wrong" in output, output[-2000:]
 
 
 @pytest.mark.parametrize("ps", sorted(REFERENCE_CALLERS))
