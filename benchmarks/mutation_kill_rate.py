@@ -33,6 +33,7 @@ import argparse
 import ast
 import hashlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -455,8 +456,149 @@ def grade_chunk(ps: str, mutants: list[Mutant], root: Path, with_reference: bool
     return scores, seconds, course
 
 
+# --------------------------------------------------------------------------- forked grading
+#
+# ``--forked``: the same notebook, cells and scoring as plain ``nbgrader autograde`` (a test
+# cell earns its points unless it raises; a number as its last value is partial credit), but
+# each submission runs in a child forked from a worker that has already imported numpy,
+# torch, rnn_lib and the course's helpers, so a notebook costs its cells only, not a kernel
+# start and those imports. Every child is a fresh copy of the worker (nothing a mutant does
+# reaches the next one) and is killed after --cell-timeout seconds per notebook.
+
+
+def notebook_program(ps: str) -> list[dict]:
+    """The source notebook's code cells in order: kind, grade id, source, points."""
+    program = []
+    for cell in pipeline.source_notebook(pipeline.COURSE_DIR, ps)["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        meta = pipeline.nbgrader_meta(cell)
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        kind = ("solution" if meta.get("solution") else
+                "test" if meta.get("grade") else "code")
+        program.append({"kind": kind, "id": meta.get("grade_id", ""), "source": source,
+                        "points": float(meta.get("points", 0) or 0)})
+    return program
+
+
+def _run_notebook(program: list[dict], answers: dict[str, str]) -> dict[str, float]:
+    """Run one submission in this (forked) process; the points of every test cell."""
+    import math as _math
+
+    namespace: dict = {"__name__": "__main__"}
+    scores = {}
+    for cell in program:
+        source = answers.get(cell["id"], cell["source"]) if cell["kind"] == "solution" \
+            else cell["source"]
+        try:
+            tree = ast.parse(source)
+            last = None
+            if tree.body and isinstance(tree.body[-1], ast.Expr):
+                last = ast.Expression(tree.body.pop().value)
+            exec(compile(tree, cell["id"] or "cell", "exec"), namespace)
+            value = eval(compile(last, cell["id"] or "cell", "eval"), namespace) \
+                if last is not None else None
+        except BaseException:  # noqa: BLE001 - any error costs the cell, as in nbgrader
+            if cell["kind"] == "test":
+                scores[cell["id"]] = 0.0
+            continue
+        if cell["kind"] == "test":
+            points = cell["points"]
+            if isinstance(value, int | float) and not isinstance(value, bool) \
+                    and _math.isfinite(value):
+                scores[cell["id"]] = max(0.0, min(float(value), points))
+            else:
+                scores[cell["id"]] = points
+    return scores
+
+
+def fork_worker(spec_path: Path) -> int:
+    """``--fork-worker SPEC``: grade every submission of SPEC, one forked child each."""
+    import signal
+
+    spec = json.loads(spec_path.read_text(encoding="utf-8"))
+    sys.path.insert(0, spec["grading_dir"])
+    import importlib
+
+    import numpy  # noqa: F401 - imported once, before the forks
+    import torch
+
+    torch.set_num_threads(1)
+    import rnn_lib  # noqa: F401
+
+    importlib.import_module(f"course_checks.{spec['ps'].split('_')[0]}")
+    results = {}
+    for student, answers in spec["submissions"].items():
+        out = spec_path.with_name(f"{student}.json")
+        start = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:  # the child: a fresh copy of this worker
+            try:
+                os.chdir(spec["workdir"])
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                os.dup2(devnull, 2)
+                scores = _run_notebook(spec["program"], answers)
+                out.write_text(json.dumps(scores), encoding="utf-8")
+            finally:
+                os._exit(0)
+        deadline = start + spec["timeout"]
+        while True:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.perf_counter() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                break
+            time.sleep(0.02)
+        seconds = time.perf_counter() - start
+        scores = json.loads(out.read_text(encoding="utf-8")) if out.exists() else None
+        results[student] = {"scores": scores, "seconds": seconds}
+        print(json.dumps({"student": student}), flush=True)
+    spec_path.with_name("results.json").write_text(json.dumps(results), encoding="utf-8")
+    return 0
+
+
+def grade_chunk_forked(ps: str, mutants: list[Mutant], root: Path, with_reference: bool,
+                       progress: tqdm, lock: threading.Lock,
+                       timeout: float) -> tuple[dict, dict, Path]:
+    """:func:`grade_chunk` with forked children instead of nbgrader kernels."""
+    root.mkdir(parents=True)
+    (root / "work").mkdir()
+    program = notebook_program(ps)
+    answers = pipeline.reference_answers(pipeline.source_notebook(pipeline.COURSE_DIR, ps))
+    submissions = {}
+    if with_reference:
+        submissions["reference"] = answers
+    for i, mutant in enumerate(mutants):
+        submissions[f"mutant{i:04d}"] = {**answers, mutant.cell: mutant.source}
+    spec = root / "spec.json"
+    spec.write_text(json.dumps({
+        "ps": ps, "grading_dir": str(pipeline.COURSE_DIR / "grading"), "program": program,
+        "submissions": submissions, "workdir": str(root / "work"), "timeout": timeout,
+    }), encoding="utf-8")
+    process = subprocess.Popen([sys.executable, __file__, "--fork-worker", str(spec)],
+                               cwd=root / "work", env=pipeline.nbgrader_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for _ in process.stdout:
+        with lock:
+            progress.update(1)
+    process.wait()
+    results = json.loads((root / "results.json").read_text(encoding="utf-8"))
+    maximum = sum(c["points"] for c in program if c["kind"] == "test")
+    scores, seconds = {}, {}
+    for student, result in results.items():
+        cells = result["scores"]
+        scores[student] = (pipeline.Score(0.0, maximum, graded=False) if cells is None else
+                           pipeline.Score(sum(cells.values()), maximum, cells))
+        seconds[student] = result["seconds"]
+    return scores, seconds, root
+
+
 def run_problem_set(ps: str, workers: int, root: Path, limit: int | None,
-                    kinds: set[str] | None = None) -> ProblemSetReport:
+                    kinds: set[str] | None = None, forked: bool = False,
+                    timeout: float = 600.0) -> ProblemSetReport:
     mutants = [m for m in mutants_of(ps) if kinds is None or m.kind in kinds]
     if limit is not None:
         mutants = mutants[:limit]
@@ -464,8 +606,12 @@ def run_problem_set(ps: str, workers: int, root: Path, limit: int | None,
     lock = threading.Lock()
     progress = tqdm(total=len(mutants) + 1, desc=ps, unit="notebook")
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(grade_chunk, ps, chunk, root / f"{ps}-{i}", i == 0, progress, lock)
-                   for i, chunk in enumerate(chunks)]
+        if forked:
+            futures = [pool.submit(grade_chunk_forked, ps, chunk, root / f"{ps}-{i}", i == 0,
+                                   progress, lock, timeout) for i, chunk in enumerate(chunks)]
+        else:
+            futures = [pool.submit(grade_chunk, ps, chunk, root / f"{ps}-{i}", i == 0,
+                                   progress, lock) for i, chunk in enumerate(chunks)]
         results = [f.result() for f in futures]
     progress.close()
     reference = results[0][0]["reference"]
@@ -627,10 +773,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--equivalents", type=Path, default=DEFAULT_EQUIVALENTS,
                         help="reviewed allow-list of equivalent mutants (default: "
                              "benchmarks/equivalent_mutants.json)")
+    parser.add_argument("--forked", action="store_true",
+                        help="grade each mutant in a child forked from a warm worker (same "
+                             "cells and scoring as plain nbgrader, no kernel start; much "
+                             "faster) instead of through nbgrader autograde")
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="--forked: seconds per notebook before its child is killed")
+    parser.add_argument("--fork-worker", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
                         help="grade nothing: print the tables of earlier --json reports "
                              "(e.g. of runs split by problem set), with the current allow-list")
     args = parser.parse_args(argv)
+    if args.fork_worker is not None:
+        return fork_worker(args.fork_worker)
     for ps in args.problem_sets:
         if ps not in pipeline.PROBLEM_SETS:
             parser.error(f"problem_sets: expected one of {', '.join(pipeline.PROBLEM_SETS)}, "
@@ -658,7 +813,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mutants-") as tmp:
         for ps in args.problem_sets:
             start = time.perf_counter()
-            report = run_problem_set(ps, args.workers, Path(tmp), args.limit, kinds)
+            report = run_problem_set(ps, args.workers, Path(tmp), args.limit, kinds,
+                                     args.forked, args.timeout)
             records.append(as_record(report, time.perf_counter() - start))
             print_report(records[-1], equivalents)
             print(f"  wall time {records[-1]['wall_seconds']:.0f} s", flush=True)
