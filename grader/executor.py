@@ -242,8 +242,9 @@ class SandboxedKernel:
         sandbox.prepare_runtime_dir(self.runtime_dir, self.uid)
         if self.deferred:
             # Empty until the kernel is claimed; bound read-only where the submission goes.
+            # Private (0700), owned by the kernel's uid: only that sandbox reads it.
             self.drop_dir = tempfile.mkdtemp(prefix="grader-sub-", dir=self.settings.scratch_dir)
-            os.chmod(self.drop_dir, 0o755)
+            sandbox.chown_tree([self.drop_dir], self.uid)
             self.submission_dir = self.drop_dir
         host_file, kernel_file = self._write_connection_files()
         tests_file = self._write_programs()
@@ -304,7 +305,7 @@ class SandboxedKernel:
             raise RuntimeError("deliver() is for a kernel started with deferred=True and launch()")
         self.budget = Budget()
         if submission_dir:
-            _copy_submission(submission_dir, self.drop_dir)
+            _copy_submission(submission_dir, self.drop_dir, self.uid)
         try:
             self.process.stdin.write(b"go\n")
             self.process.stdin.close()
@@ -354,7 +355,7 @@ class SandboxedKernel:
         cells' are told apart by their parent anyway).
         """
         ask_again = time.monotonic() + 0.5
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.alive():
             msg = _next_message(self.client.iopub_channel, 0.05, self.budget)
             if msg is None:
                 if time.monotonic() >= ask_again:  # published before we were subscribed
@@ -535,14 +536,19 @@ class SandboxedKernel:
 MAX_SUBMISSION_FILE = 64 << 20  # as grader.kernel reads: larger files are left out
 
 
-def _copy_submission(source: str, target: str) -> None:
-    """Copy a staged submission's regular files (never a link) for a kernel to read."""
+def _copy_submission(source: str, target: str, uid: int | None) -> None:
+    """Copy a staged submission's regular files (never a link) for one kernel's uid to read.
+
+    The launcher of a kernel started ahead of need reads them after it dropped to
+    the sandbox uid (which sees them only through a read-only bind).
+    """
     for directory, subdirs, names in os.walk(source, followlinks=False):
         subdirs[:] = [d for d in subdirs if not os.path.islink(os.path.join(directory, d))]
         relative = os.path.relpath(directory, source)
         into = target if relative == "." else os.path.join(target, relative)
-        os.makedirs(into, mode=0o755, exist_ok=True)
-        os.chmod(into, 0o755)
+        if into != target:
+            os.makedirs(into, mode=0o700, exist_ok=True)
+            sandbox.chown_tree([into], uid)
         for name in names:
             path = os.path.join(directory, name)
             if os.path.islink(path) or not os.path.isfile(path):
@@ -551,7 +557,8 @@ def _copy_submission(source: str, target: str) -> None:
                 continue
             copy = os.path.join(into, name)
             shutil.copyfile(path, copy, follow_symlinks=False)
-            os.chmod(copy, 0o644)  # read by the launcher after it dropped to the sandbox uid
+            os.chmod(copy, 0o600)
+            sandbox.chown_tree([copy], uid)
 
 
 @dataclasses.dataclass
