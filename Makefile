@@ -65,13 +65,17 @@ PS ?= $(notdir $(patsubst %/,%,$(wildcard $(COURSE)/source/*/)))
 # course error (grader status 2), an incomplete run (3) or an interruption. Scripts that
 # need the grader's own 0/1/2/3 call `python -m grader` directly. Problem sets not
 # released yet (no assignments/release/<ps>/) are skipped with a note.
+# SCHEDULER=tcp://HOST:8786 grades on a Dask cluster's workers (grader/README.md,
+# "Grading a large class"); without it, a local cluster of one worker per core.
+SCHEDULER ?=
 autograde feedback: setup
 	@status=0; for ps in $(PS); do \
 	  if [ ! -d $(COURSE)/release/$$ps ]; then \
 	    echo "== $@ $$ps: skipped, not released yet (make release PS=$$ps)"; continue; fi; \
 	  if [ $@ = feedback ] && [ ! -d $(COURSE)/.grader/results/$$ps ]; then \
 	    echo "== $@ $$ps: skipped, nothing graded yet (make autograde PS=$$ps)"; continue; fi; \
-	  echo "== $@ $$ps"; rc=0; $(BIN)/python -m grader $@ $$ps --course $(COURSE) || rc=$$?; \
+	  echo "== $@ $$ps"; rc=0; $(BIN)/python -m grader $@ $$ps --course $(COURSE) \
+	    $(if $(and $(SCHEDULER),$(filter autograde,$@)),--scheduler $(SCHEDULER)) || rc=$$?; \
 	  if [ $$rc -eq 1 ]; then echo "== $@ $$ps: done; some submissions NEED ATTENTION (listed above)"; \
 	  elif [ $$rc -ne 0 ]; then echo "== $@ $$ps: FAILED (status $$rc)" >&2; status=1; fi; \
 	done; exit $$status

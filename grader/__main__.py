@@ -96,8 +96,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--course", default="assignments")
     p.add_argument("--list", action="store_true", help="list the backups")
 
-    p = sub.add_parser("validate", help="run a notebook's cells in the sandbox and report")
-    p.add_argument("notebook")
+    p = sub.add_parser("validate", help="run a notebook's tests in the sandbox: one line per "
+                                        "check, a summary; exit 0 all pass, 1 some fail")
+    p.add_argument("notebook", nargs="+")
+    p.add_argument("--course", default="assignments",
+                   help="course directory whose grading/ helpers an instructor's source "
+                        "notebook (hidden tests) imports (default assignments)")
     _add_execution_options(p)
 
     p = sub.add_parser("sandbox-check", help="show what the sandbox isolates on this machine")
@@ -113,6 +117,9 @@ def _print_autograde(report, assignment: str) -> None:
     where = "bubblewrap sandbox" if report.sandboxed else "NO SANDBOX"
     print(f"\n{assignment}: {len(report.summaries)} submission(s), {report.graded} graded now, "
           f"{report.resumed} from an earlier run, {report.elapsed:.1f} s ({where})")
+    if report.engine:
+        print(f"graded on {report.engine}; the first grade was committed after "
+              f"{report.first_grade:.1f} s")
     by_student = {s["student"]: s for s in report.summaries}
     rows = list(report.table) or [
         {"student": s["student"], "submitted": True, "autograded": term.r2(s["score"]),
@@ -225,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             from grader.validate import validate
 
             return validate(args.notebook, _limits(args), args.cell_timeout,
-                            args.notebook_timeout, not args.no_sandbox)
+                            args.notebook_timeout, not args.no_sandbox, args.course)
         if args.command == "sandbox-check":
             if args.scheduler:
                 from grader.cluster import sandbox_check_workers

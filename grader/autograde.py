@@ -80,6 +80,8 @@ class AutogradeReport:
     elapsed: float = 0.0
     sandboxed: bool = True
     table: list[dict] = dataclasses.field(default_factory=list)  # grader.term.totals rows
+    engine: str = ""  # where the submissions were graded
+    first_grade: float | None = None  # seconds from the command's start to the first commit
 
 
 def _digest(*parts: bytes | str) -> str:
@@ -395,6 +397,7 @@ def _autograde(options: AutogradeOptions, log: Callable[[str], None]) -> Autogra
         for summary in cached + refused:
             commit(gb, summary)
             summaries[summary["student"]] = summary
+        first_grade, described = None, ""
         if tasks:
             workers = min(options.workers or os.cpu_count() or 1, len(tasks))
             with cluster.Engine(options.scheduler, workers, options.serial, log) as engine:
@@ -402,9 +405,12 @@ def _autograde(options: AutogradeOptions, log: Callable[[str], None]) -> Autogra
                 log(f"Grading {len(tasks)} submission(s) of {options.assignment} on "
                     f"{engine.description}"
                     + (f"; {len(cached)} already graded" if cached else "") + ".")
+                described = engine.description
                 for summary in engine.grade(context, tasks, failed, options.progress):
                     if summary.get("notebooks"):
                         commit(gb, summary)
+                    if first_grade is None:
+                        first_grade = time.monotonic() - started
                     summaries[summary["student"]] = summary
         table = term.class_table(gb, course, options.assignment, options.students)
     ordered = [summaries[s] for s in students if s in summaries]
@@ -421,4 +427,4 @@ def _autograde(options: AutogradeOptions, log: Callable[[str], None]) -> Autogra
     code = EXIT_INCOMPLETE if failed else (EXIT_ATTENTION if attention else EXIT_OK)
     return AutogradeReport(code, ordered, graded=len(tasks) - len(failed), resumed=len(cached),
                            failed=failed, elapsed=time.monotonic() - started, sandboxed=sandboxed,
-                           table=table)
+                           table=table, engine=described, first_grade=first_grade)
