@@ -111,6 +111,45 @@ def commit_result(gradebook: Gradebook, summary: dict, course=None,
     return flags
 
 
+def _by_cell_name(gradebook: Gradebook, kind: str, notebook: str, assignment: str,
+                  student: str) -> dict[str, Any]:
+    """Every grade (or comment) of one submitted notebook by cell name, in one query.
+
+    What ``find_grade``/``find_comment`` return one query (and one autoflush) at a time.
+    """
+    from nbgrader.api import (
+        Assignment,
+        BaseCell,
+        Comment,
+        Grade,
+        Notebook,
+        SubmittedAssignment,
+        SubmittedNotebook,
+    )
+
+    model = Grade if kind == "grade" else Comment
+    with gradebook.db.no_autoflush:
+        rows = (gradebook.db.query(model, BaseCell.name)
+                .join(BaseCell, BaseCell.id == model.cell_id)
+                .join(SubmittedNotebook, SubmittedNotebook.id == model.notebook_id)
+                .join(Notebook, Notebook.id == SubmittedNotebook.notebook_id)
+                .join(SubmittedAssignment,
+                      SubmittedAssignment.id == SubmittedNotebook.assignment_id)
+                .join(Assignment, Assignment.id == SubmittedAssignment.assignment_id)
+                .filter(Notebook.name == notebook, Assignment.name == assignment,
+                        SubmittedAssignment.student_id == student).all())
+    return {cell: entry for entry, cell in rows}
+
+
+def _entry(found: dict[str, Any], kind: str, cell: str, notebook: str, assignment: str,
+           student: str):
+    try:
+        return found[cell]
+    except KeyError:
+        raise MissingEntry(f"No such {kind}: {cell} in {notebook} of {assignment} "
+                           f"for {student}") from None
+
+
 def _commit_result(gradebook: Gradebook, summary: dict, course, late_plugin):
     student, assignment = summary["student"], summary["assignment"]
     try:
@@ -132,8 +171,10 @@ def _commit_result(gradebook: Gradebook, summary: dict, course, late_plugin):
         for nb in summary["notebooks"]:
             name = nb["notebook"]
             answers = nb.get("answers", {})
+            grades = _by_cell_name(gradebook, "grade", name, assignment, student)
+            comments = _by_cell_name(gradebook, "comment", name, assignment, student)
             for grade_id, values in nb["grades"].items():
-                grade = gradebook.find_grade(grade_id, name, assignment, student)
+                grade = _entry(grades, "grade", grade_id, name, assignment, student)
                 grade.auto_score = values["auto_score"]
                 key = f"{name}/{grade_id}"
                 now = answers.get(grade_id)
@@ -153,7 +194,7 @@ def _commit_result(gradebook: Gradebook, summary: dict, course, late_plugin):
                 grade.needs_manual_grade = changed
                 record["flagged"] = changed
                 if changed:
-                    comment = gradebook.find_comment(grade_id, name, assignment, student) \
+                    comment = _entry(comments, "comment", grade_id, name, assignment, student) \
                         if grade_id in nb["comments"] else None
                     note = (f"{CHANGED}: the answer differs from the one graded by hand "
                             f"(hand score {grade.manual_score:g} kept until it is graded again)")
@@ -162,7 +203,7 @@ def _commit_result(gradebook: Gradebook, summary: dict, course, late_plugin):
                     flags.append({"kind": "changed-since-hand-graded", "notebook": name,
                                   "detail": f"{grade_id}: {note}"})
             for grade_id, text in nb["comments"].items():
-                comment = gradebook.find_comment(grade_id, name, assignment, student)
+                comment = _entry(comments, "comment", grade_id, name, assignment, student)
                 if not any(f["detail"].startswith(f"{grade_id}: ") for f in flags
                            if f["notebook"] == name):
                     comment.auto_comment = text
