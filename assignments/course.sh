@@ -7,8 +7,11 @@
 #   assignments/course.sh autograde [--force] [PS ...]  grade every submission in assignments/submitted/
 #   assignments/course.sh feedback [PS ...]             feedback HTML -> assignments/feedback/ (python -m grader)
 #   assignments/course.sh export [FILE]                 grades CSV (default assignments/reports/nbgrader_grades.csv)
-#   assignments/course.sh validate NOTEBOOK...          run a notebook's tests (a student version: the visible ones);
-#                                                       exit 1 if any test fails
+#   assignments/course.sh validate NOTEBOOK...          run a notebook's tests in the grading sandbox (python -m
+#                                                       grader validate): one line per check, then a summary;
+#                                                       a student's notebook runs its visible tests, a source
+#                                                       notebook its hidden ones too; exit 0 all pass, 1 some
+#                                                       fail, 2 usage error
 #
 # --force regenerates results that already exist (nbgrader refuses otherwise).
 # COURSE_DIR overrides the course directory (the pipeline tests use a copy).
@@ -24,7 +27,7 @@ fi
 export PATH
 command -v nbgrader >/dev/null || { echo "course.sh: nbgrader not found; activate the course environment" >&2; exit 2; }
 
-usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 all_problem_sets() {
     local dir
@@ -122,19 +125,12 @@ case "$command_name" in
             [[ -f "$notebook" ]] || { echo "course.sh: validate: no such notebook: $notebook" >&2; exit 2; }
             notebooks+=("$(cd "$(dirname "$notebook")" && pwd)/$(basename "$notebook")")
         done
-        # From the course directory, so that the course settings apply (an instructor can
-        # validate a source notebook, hidden tests included, as well as a student version).
-        # nbgrader validate exits 0 even when tests fail: its verdict is read from its output.
-        status=0
-        for notebook in "${notebooks[@]}"; do
-            output="$(in_course nbgrader validate "$notebook" 2>&1)" || status=2
-            printf '%s\n' "$output"
-            if ! grep -q "Success! Your notebook passes all the tests." <<<"$output"; then
-                echo "course.sh: validate: $notebook FAILED (see above)" >&2
-                [[ $status -eq 0 ]] && status=1
-            fi
-        done
-        exit "$status"
+        # The grader's validation: the same sandbox (and limits) as grading, the visible tests
+        # judged as the student reads them; an instructor's source notebook also runs its hidden
+        # tests with the course's helpers (COURSE/grading). Its exit status is passed through.
+        cd "$REPO_ROOT"
+        python="$(command -v python || command -v python3)"
+        exec "$python" -m grader validate --course "$COURSE_DIR" "${notebooks[@]}"
         ;;
     ""|-h|--help|help)
         usage

@@ -205,7 +205,11 @@ def validate(course: Path, notebook: Path) -> bool:
 
 
 def validation_verdict(output: str) -> bool:
-    """Read ``nbgrader validate``'s verdict from its output (its exit code is 0 either way)."""
+    """Read ``nbgrader validate``'s verdict from its output (its exit code is 0 either way),
+    or the summary line of ``course.sh validate`` (``python -m grader validate``)."""
+    summaries = re.findall(r"^\S+\.ipynb: (all \d+ .*checks.* pass|FAILED: )", output, re.M)
+    if summaries:
+        return all(s.startswith("all ") for s in summaries)
     if "Success! Your notebook passes all the tests." in output:
         return True
     if "VALIDATION FAILED" in output or "failed" in output.lower():

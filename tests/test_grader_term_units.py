@@ -169,7 +169,8 @@ def test_course_sh_validate_fails_when_a_test_fails(tmp_path):
     failed = subprocess.run(["bash", str(script), "validate", str(bad)], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=300)
     assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert "FAILED" in failed.stderr
+    assert "  FAIL   test  0/1  AssertionError: wrong" in failed.stdout
+    assert "bad.ipynb: FAILED: 1 of 1 visible checks fail (0 of 1 points)" in failed.stdout
     passed = subprocess.run(["bash", str(script), "validate", str(good)], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=300)
     assert passed.returncode == 0, passed.stdout + passed.stderr
