@@ -154,23 +154,28 @@ def test_serial_local_and_dask_with_postgresql_agree(base, dask_cluster, postgre
     runs = {}
     for course, engine in ((serial, ["--serial"]), (local, ["--workers", "2"]),
                            (remote, ["--scheduler", dask_cluster.address])):
-        runs[course.name] = completed = harness.autograde(course, *engine)
+        # a generous cell limit: equality must not hinge on how busy the machine is
+        runs[course.name] = completed = harness.autograde(course, *engine, "--cell-timeout", "60")
         assert completed.returncode == 1, completed.stdout + completed.stderr  # attention: cheats
-        assert "40 graded now" in completed.stdout, completed.stdout
-    assert "Dask scheduler" in runs["remote"].stdout and "local Dask cluster" in runs["local"].stdout
+        assert f"{ASSIGNMENT}: 40 submission(s)" in completed.stdout, completed.stdout
+    assert "Dask scheduler" in runs["equal-remote"].stdout
+    assert "local Dask cluster" in runs["equal-local"].stdout
+    assert "in this process (serial)" in runs["equal-serial"].stdout
     from grader.gradebook import dump
 
     reference = dump(_db_url(serial))
     assert len([row for row in reference if row[0] == "submission"]) == 40
     assert dump(_db_url(local)) == reference
+    assert dump(_db_url(remote)) == reference
     assert dump(postgres_url) == reference
     assert _results(local) == _results(serial) == _results(remote)
     for case in FORTY:  # and they are right, not merely equal
         assert _results(serial)[case.student][0] == pytest.approx(case.score), case.student
-    for course in (serial, local, remote):
-        notebooks = sorted(p.parent.parent.name for p in
-                           (course / "autograded").glob(f"*/{ASSIGNMENT}/*.ipynb"))
-        assert notebooks == sorted(_results(course)), course.name
+    executed = [sorted(p.relative_to(course / "autograded").as_posix() for p in
+                       (course / "autograded").glob(f"*/{ASSIGNMENT}/*.ipynb"))
+                for course in (serial, local, remote)]
+    assert executed[0] == executed[1] == executed[2]
+    assert len(executed[0]) >= 30  # every notebook that could be read and run
     assert harness.sandbox_processes() == []
 
 
