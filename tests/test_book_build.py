@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, BookBuild, chapter_documents, toc_documents
+from conftest import ANSI_ESCAPE, REPO_ROOT, BookBuild, chapter_documents, toc_documents
 
 REQUIRED_TOC = [
     "book/00_preface",
@@ -152,6 +152,104 @@ def test_warning_filter_catches_sphinx_problems_only():
     ]
 
 
+# --- build_book.py: parallel execution into the cache ----------------------------
+
+NOTEBOOK_HEADER = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+"""
+
+
+def make_book(root: Path, chapters: dict[str, str]) -> Path:
+    """A minimal book: _config.yml in cache mode, a toc, one MyST notebook per chapter."""
+    (root / "book").mkdir(parents=True)
+    (root / "_config.yml").write_text(
+        "title: t\nexecute:\n  execute_notebooks: cache\n  timeout: 60\n"
+        "  allow_errors: false\n")
+    names = list(chapters)
+    (root / "_toc.yml").write_text(
+        f"format: jb-book\nroot: book/{names[0]}\nchapters:\n"
+        + "".join(f"  - file: book/{name}\n" for name in names[1:]))
+    for name, code in chapters.items():
+        body = f"# {name}\n\n```{{code-cell}} ipython3\n{code}\n```\n" if code else f"# {name}\n"
+        (root / "book" / f"{name}.md").write_text((NOTEBOOK_HEADER if code else "") + body)
+    return root
+
+
+def test_toc_files_and_notebooks_follow_the_table_of_contents():
+    files = build_book.toc_files(REPO_ROOT)
+    assert [p.relative_to(REPO_ROOT).with_suffix("").as_posix() for p in files] == REQUIRED_TOC
+    notebooks = build_book.book_notebooks(REPO_ROOT)
+    assert [p.stem for p in notebooks] == [f"0{i}_{n}" for i, n in enumerate(
+        ["preface", "state_machines", "rnns", "language_models", "bptt", "gating", "char_lm",
+         "seq2seq"])]
+
+
+def test_run_order_is_longest_first_and_later_chapters_first_when_unknown():
+    names = ["a", "b", "c", "d"]
+    assert build_book._run_order(names, {}) == ["d", "c", "b", "a"]
+    assert build_book._run_order(names, {"a": 9.0, "b": 1.0, "c": 20.0}) == ["d", "c", "a", "b"]
+
+
+def test_parallel_execution_fills_the_cache_that_myst_nb_reads(tmp_path, capsys):
+    from jupyter_cache import get_cache
+    from myst_nb.core.read import myst_nb_reader_plugin
+
+    root = make_book(tmp_path / "book_root", {
+        "intro": "print('intro')", "one": "x = 1\nprint(x + 1)", "two": "import math\nmath.pi",
+        "notes": ""})
+    assert build_book.execute_notebooks(root, jobs=2) is True
+    out = capsys.readouterr().out
+    assert "executing 3 notebook(s), 2 at a time" in out
+    cache_dir = root / "_build" / ".jupyter_cache"
+    cache = get_cache(str(cache_dir))
+    for name in ("intro", "one", "two"):  # the notebook myst-nb reads matches a cached one
+        path = root / "book" / f"{name}.md"
+        record = cache.match_cache_notebook(myst_nb_reader_plugin(str(path)))
+        assert record.uri == str(path)
+    _, merged = cache.merge_match_into_notebook(myst_nb_reader_plugin(str(root / "book/one.md")))
+    assert merged.cells[-1].outputs[0]["text"] == "2\n"
+    times = build_book.execution_times(cache_dir)
+    assert set(times) == {str(root / "book" / f"{n}.md") for n in ("intro", "one", "two")}
+    # Nothing changed: nothing runs, and myst-nb is not even needed to know it.
+    manifest = cache_dir / build_book.MANIFEST_FILENAME
+    assert manifest.is_file()
+    assert build_book.execute_notebooks(root, jobs=2) is True
+    assert "executing" not in capsys.readouterr().out
+    # A changed code cell runs again, alone; a markdown-only change runs nothing.
+    (root / "book" / "two.md").write_text(NOTEBOOK_HEADER + "# two\n\n```{code-cell} ipython3\n"
+                                          "print('changed')\n```\n")
+    (root / "book" / "one.md").write_text(
+        (root / "book" / "one.md").read_text().replace("# one", "# One, retitled"))
+    assert build_book.execute_notebooks(root, jobs=2) is True
+    assert "executing 1 notebook(s), 1 at a time: book/two.md" in capsys.readouterr().out
+    # The manifest lives inside the cache, so an rnn_lib change (cache removed) drops it too.
+    assert manifest.parent == cache_dir
+
+
+def test_a_failing_cell_fails_the_parallel_execution(tmp_path, capsys):
+    root = make_book(tmp_path / "book_root", {
+        "intro": "print('fine')", "bad": "raise ValueError('broken chapter')"})
+    assert build_book.execute_notebooks(root, jobs=2) is False
+    out = capsys.readouterr().out
+    assert "book/bad.md: ERROR: Execution Failed" in out and "broken chapter" in out
+    from jupyter_cache import get_cache
+    from myst_nb.core.read import myst_nb_reader_plugin
+
+    cache = get_cache(str(root / "_build" / ".jupyter_cache"))
+    with pytest.raises(KeyError):  # a failed notebook is never cached
+        cache.match_cache_notebook(myst_nb_reader_plugin(str(root / "book" / "bad.md")))
+    cache.match_cache_notebook(myst_nb_reader_plugin(str(root / "book" / "intro.md")))
+    assert build_book.execute_notebooks(root, jobs=1) is False  # and it is tried again
+
+
 # --- the full cold build (slow, once per session) --------------------------------
 
 @pytest.mark.slow
@@ -163,6 +261,19 @@ def test_book_builds_from_scratch_without_warnings(book_build: BookBuild):
     assert book_build.warning_lines() == []
     assert "build succeeded" in book_build.log
     assert "book build succeeded" in book_build.log
+
+
+@pytest.mark.slow
+def test_the_chapters_ran_in_parallel_and_jupyter_book_only_read_the_cache(book_build: BookBuild):
+    """build_book.py executed every chapter itself, on the available cores; myst-nb found
+    each one in the cache (a miss would show as "Executing notebook")."""
+    assert book_build.returncode == 0
+    log = ANSI_ESCAPE.sub("", book_build.log)
+    chapters = chapter_documents(book_build.source)
+    assert "parallel execution: 8 of 8 notebook(s)" in log
+    assert "Executing notebook" not in log
+    for doc in ["book/00_preface", *chapters]:
+        assert f"{doc}.md: Using cached notebook" in log, doc
 
 
 @pytest.mark.slow
