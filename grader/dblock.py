@@ -146,13 +146,14 @@ class _AdvisoryLock(_Lock):
         from sqlalchemy import text
         from sqlalchemy.exc import DBAPIError
 
-        try:
-            self.connection.execute(text("SELECT 1")).scalar()
-            return
-        except DBAPIError:
-            with contextlib.suppress(Exception):
-                self.connection.close()
-            self.connection = None
+        if self.connection is not None:
+            try:
+                self.connection.execute(text("SELECT 1")).scalar()
+                return
+            except DBAPIError:
+                with contextlib.suppress(Exception):
+                    self.connection.close()
+                self.connection = None
         try:
             self._take()  # a connection error here: the caller retries later
         except AssignmentBusy as busy:

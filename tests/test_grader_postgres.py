@@ -283,6 +283,32 @@ def test_a_second_run_is_refused_naming_the_holder_and_restore_waits(postgres_ur
         pass
 
 
+def test_the_run_lock_is_taken_again_after_a_restart(private_postgres, tmp_path):
+    from sqlalchemy.exc import OperationalError
+
+    url = private_postgres.create_database()
+    course = Course(str(small_course(tmp_path, url)))
+    with dblock.assignment_lock(course, "ps"):
+        private_postgres.stop()
+        for _ in range(2):  # still down: a connection error the commit loop retries
+            with pytest.raises(OperationalError):
+                dblock.check_held()
+        private_postgres.start()
+        dblock.check_held()
+        with pytest.raises(dblock.AssignmentBusy), dblock.assignment_lock(course, "ps"):
+            pass
+        private_postgres.restart()
+        # another run takes the problem set before this one notices the restart
+        other = dblock._AdvisoryLock(url, [(dblock.assignment_key(course, "ps"), True, "busy")],
+                                     "grader autograde ps someone@elsewhere pid 1")
+        try:
+            with pytest.raises(dblock.LockLost, match="someone@elsewhere"):
+                dblock.check_held()
+        finally:
+            other.release()
+    assert dblock._HELD == []
+
+
 def test_sqlite_runs_take_the_same_locks_as_files(tmp_path):
     course_dir = tmp_path / "course"
     course_dir.mkdir()
