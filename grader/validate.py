@@ -131,6 +131,21 @@ def _fmt(points: float) -> str:
     return f"{points:g}"
 
 
+def _mpl_cache() -> str | None:
+    """This user's matplotlib cache, if it holds a font list (as grading provides one:
+    a notebook that plots then skips the font scan). Found without importing matplotlib."""
+    configured = os.environ.get("MPLCONFIGDIR")
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    for directory in filter(None, (configured, os.path.join(base, "matplotlib"))):
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        if any(n.startswith("fontlist") and n.endswith(".json") for n in names):
+            return directory
+    return None
+
+
 def _settings(limits: sandbox.Limits, cell_timeout: float, notebook_timeout: float,
               use_sandbox: bool, helpers: str | None) -> ExecutionSettings:
     # The course's package (an editable install lives outside site-packages): read-only,
@@ -142,7 +157,8 @@ def _settings(limits: sandbox.Limits, cell_timeout: float, notebook_timeout: flo
     return ExecutionSettings(limits=limits, cell_timeout=cell_timeout,
                              notebook_timeout=notebook_timeout, use_sandbox=use_sandbox,
                              ro_overlays=overlays, helpers_dir=helpers,
-                             pythonpath_host=[helpers] if helpers else [])
+                             pythonpath_host=[helpers] if helpers else [],
+                             mpl_cache_dir=_mpl_cache())
 
 
 def _warn_unsandboxed() -> None:
