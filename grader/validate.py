@@ -52,7 +52,8 @@ PROBES = {
 
 REASON_CHARS = 200
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_FRAME = re.compile(r"\bin (?!<module>)([A-Za-z_][\w.]*)\(")
+# A frame of an IPython traceback: "Cell In[3], line 13, in f(x)" or "File ~/m.py:4, in g()".
+_HEADER = re.compile(r"^(Cell In\[\d+\], line \d+|File [^\n]*?:\d+)(?:, in ([<>\w.]+))?")
 _ARROW = re.compile(r"^-*> *(\d+) (.*)$")
 
 
@@ -105,6 +106,26 @@ def _one_line(text: str) -> str:
     return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 3] + "..."
 
 
+def _deepest_cell_frame(traceback: list) -> tuple[str | None, str | None]:
+    """The innermost frame of the notebook's own code in an IPython traceback: its function
+    (None at a cell's top level) and the line that raised ("line 3: raise ...")."""
+    where = line = None
+    current: tuple[bool, str | None] | None = None  # (a notebook cell?, function)
+    for text in traceback:
+        for row in _ANSI.sub("", str(text)).splitlines():
+            header = _HEADER.match(row.strip())
+            if header:
+                function = header.group(2)
+                current = (header.group(1).startswith("Cell In["),
+                           None if function in (None, "<module>", "__grader_cell__")
+                           else function)
+                continue
+            arrow = _ARROW.match(row.strip())
+            if arrow and current and current[0]:
+                where, line = current[1], f"line {arrow.group(1)}: {arrow.group(2).strip()}"
+    return where, line
+
+
 def reason(run: CellRun) -> str:
     """Why a cell failed, in one short line: the error and where it was raised."""
     if run.status in ("timeout", "crash", "not-run", "skipped"):
@@ -114,13 +135,8 @@ def reason(run: CellRun) -> str:
         return _one_line(run.detail or run.status)
     name, value = str(error.get("ename", "Error")), str(error.get("evalue", "")).strip()
     text = f"{name}: {value}" if value else name
-    lines = [_ANSI.sub("", str(line)) for line in error.get("traceback", [])]
-    frames = [m.group(1) for line in lines for m in _FRAME.finditer(line)]
-    where = frames[-1] if frames and frames[-1] != "__grader_cell__" else None
-    arrows = [m for line in lines for part in line.splitlines()
-              if (m := _ARROW.match(part.strip()))]
-    if not value and arrows:  # no message: the line that raised says more
-        line = f"line {arrows[-1].group(1)}: {arrows[-1].group(2).strip()}"
+    where, line = _deepest_cell_frame(error.get("traceback", []))
+    if not value and line:  # no message: the line that raised says more
         text += f" (in {where}, {line})" if where else f" ({line})"
     elif where:
         text += f" (in {where})"
