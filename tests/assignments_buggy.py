@@ -145,16 +145,16 @@ CACHE_MUTANTS: dict[str, list[tuple[Patch, tuple[str, ...]]]] = {
     ],
     "ps4_gating": [
         (Patch("gru_cache_gates_swapped", "gru_step_forward's cache swaps the gates R and Z",
-               "gru_step_forward", "(X, H_prev, W_x, W_h, R, Z, N, A_h)",
-               "(X, H_prev, W_x, W_h, Z, R, N, A_h)"), ("test_gru_forward_hidden",)),
+               "gru_step_forward", "return H, (X, H_prev, W_x, W_h, R, Z, N, A_h)",
+               "return H, (X, H_prev, W_x, W_h, Z, R, N, A_h)"), ("test_gru_forward_hidden",)),
         (Patch("gated_cache_swapped", "gated_step_forward's cache swaps G and Htilde",
-               "gated_step_forward", "(X, H_prev, W_x, W_h, G, Htilde)",
-               "(X, H_prev, W_x, W_h, Htilde, G)"), ("test_gated_forward_hidden",)),
+               "gated_step_forward", "return H, (X, H_prev, W_x, W_h, G, Htilde)",
+               "return H, (X, H_prev, W_x, W_h, Htilde, G)"), ("test_gated_forward_hidden",)),
     ],
     "ps6_seq2seq": [
         (Patch("bidirectional_cache_steps_mixed",
                "bidirectional_rnn_forward caches the forward order for the backward direction",
-               "bidirectional_rnn_forward", "(H_b, W_xh_b, W_hh_b, steps_b)",
-               "(H_b, W_xh_b, W_hh_b, steps_f)"), ("test_bidirectional_forward_hidden",)),
+               "bidirectional_rnn_forward", "(H_b, W_xh_b, W_hh_b, steps_b))\n",
+               "(H_b, W_xh_b, W_hh_b, steps_f))\n"), ("test_bidirectional_forward_hidden",)),
     ],
 }
