@@ -1,7 +1,8 @@
 """``python -m grader validate`` and ``python -m grader sandbox-check``.
 
 ``validate NOTEBOOK...`` runs a notebook from a fresh kernel in the same sandbox
-as autograding (bubblewrap, same limits), in plain mode, so the visible tests
+as autograding (bubblewrap, same limits; only the notebook is copied in, as only
+the notebook is handed in), in plain mode, so the visible tests
 judge in the kernel as the student reads them. It prints one line per check
 (each test cell with code: its name, its points, pass or FAIL with a short
 reason), a line for each other cell that raised, then a summary line. A student's
@@ -22,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -212,8 +214,15 @@ def validate_one(path: str, limits: sandbox.Limits, cell_timeout: float,
         _warn_unsandboxed()
     started = time.monotonic()
     sources = [c.source if c.cell_type == "code" else None for c in nb.cells]
-    run = run_cells(sources, settings, submission_dir=os.path.dirname(os.path.abspath(path)),
-                    work_name="notebook", mode="plain")
+    # Only the notebook goes into the sandbox, as only the notebook is handed in (and a
+    # notebook kept in a large directory, a home or the repository, costs nothing more).
+    staged = tempfile.mkdtemp(prefix="grader-validate-")
+    try:
+        shutil.copyfile(path, os.path.join(staged, name))
+        run = run_cells(sources, settings, submission_dir=staged, work_name="notebook",
+                        mode="plain")
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
     elapsed = time.monotonic() - started
     if run.problems and all(c.status == "not-run" for c in run.cells if sources[c.index]):
         details = "; ".join(p["detail"].splitlines()[0] for p in run.problems)

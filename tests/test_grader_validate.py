@@ -151,6 +151,18 @@ def test_course_sh_validates_several_notebooks_from_any_directory(tmp_path):
     assert bad.is_file()
 
 
+def test_only_the_notebook_is_copied_into_the_sandbox(tmp_path):
+    """As only the notebook is handed in: a file next to it is not there when it runs."""
+    (tmp_path / "helper.py").write_text("VALUE = 1\n")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [_cell("import os\nassert os.path.exists('probe.ipynb')\n"
+                      "assert not os.path.exists('helper.py'), 'helper.py is visible'",
+                      "test_alone_visible", grade=True, points=1)]
+    nbformat.write(nb, tmp_path / "probe.ipynb")
+    done = grader_validate(str(tmp_path / "probe.ipynb"))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_without_bubblewrap_it_says_so(tmp_path):
     good = write_notebook(tmp_path / "good.ipynb", "def double(x):\n    return 2 * x")
     done = grader_validate(str(good), "--no-sandbox")
