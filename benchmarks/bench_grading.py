@@ -243,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sandboxed-only", action="store_true",
                         help="skip the configurations without a sandbox")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--no-prestart-too", action="store_true",
+                        help="also time this grader with kernels started only when needed "
+                             "(GRADER_PRESTART=0), sandboxed, 1 and 2 workers")
     parser.add_argument("--baseline-ref", metavar="REF",
                         help="also time the grader of git revision REF (checked out in a "
                              "temporary worktree, run in a private mount namespace: needs "
@@ -302,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.sandboxed_only:
             for name in [name for name in configurations if name.endswith("no sandbox")]:
                 del configurations[name]
+        if args.no_prestart_too:
+            configurations["grader, 1 worker, no prestart"] = grader + ["--workers", "1"]
+            configurations["grader, 2 workers, no prestart"] = grader + ["--workers", "2"]
         if baseline_dir is not None:
             configurations[f"grader@{args.baseline_ref}, 1 worker"] = grader + ["--workers", "1"]
             configurations[f"grader@{args.baseline_ref}, 2 workers"] = grader + ["--workers", "2"]
@@ -310,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
                 sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"]
         breakdowns: list[dict[str, float]] = []
         baseline_breakdowns: list[dict[str, float]] = []
+        plain_breakdowns: list[dict[str, float]] = []
         timings: dict[str, list[float]] = {name: [] for name in configurations}
         cpu: dict[str, list[float]] = {name: [] for name in configurations}
         single: dict[str, list[float]] = {name: [] for name in configurations}
@@ -326,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
                     if only_one:
                         argv.append(f"--student={students[0]}")
                     run_env = env if grader_run else dict(env, PYTHONPATH=str(copy / "grading"))
+                    if name.endswith("no prestart"):
+                        run_env = dict(run_env, GRADER_PRESTART="0")
                     cwd = REPO if grader_run else copy
                     if is_baseline:
                         argv = _as_revision(baseline_dir, argv)
@@ -339,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
                             breakdowns.append(_breakdown(copy, assignment))
                         elif name == f"grader@{args.baseline_ref}, 1 worker":
                             baseline_breakdowns.append(_breakdown(copy, assignment))
+                        elif name == "grader, 1 worker, no prestart":
+                            plain_breakdowns.append(_breakdown(copy, assignment))
                     print(f"  {name}{' (1 submission)' if only_one else ''}: {seconds:.1f} s wall, "
                           f"{used:.1f} s CPU (exit {code})", file=sys.stderr)
         rows = {name: statistics.median(values) for name, values in timings.items()}
@@ -366,6 +377,12 @@ def main(argv: list[str] | None = None) -> int:
                             - cpu_rows["grader, 1 worker, no sandbox"]) / n
             print(f"sandbox overhead (serial): {serial - bare:+.2f} s wall per notebook "
                   f"({100 * (serial / bare - 1):+.0f}%), {cpu_overhead:+.2f} s CPU per notebook")
+        if args.no_prestart_too:
+            for label in ("1 worker", "2 workers"):
+                old = marginal[f"grader, {label}, no prestart"]
+                new = marginal[f"grader, {label}, sandboxed"]
+                print(f"kernels started ahead of need vs when needed, {label}: {new:.2f} vs "
+                      f"{old:.2f} s per notebook (ratio {new / old:.2f})")
         if baseline_dir is not None:
             for label in ("1 worker", "2 workers"):
                 old = marginal[f"grader@{args.baseline_ref}, {label}"]
@@ -374,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"{old:.2f} s per notebook (ratio {new / old:.2f})")
         columns = {}
         for label, found, row in (("this grader", breakdowns, "grader, 1 worker, sandboxed"),
+                                  ("no prestart", plain_breakdowns,
+                                   "grader, 1 worker, no prestart"),
                                   (f"@{args.baseline_ref}", baseline_breakdowns,
                                    f"grader@{args.baseline_ref}, 1 worker")):
             if found and found[0]:
