@@ -24,13 +24,13 @@ import rnn_lib.text as ref_text
 from course_checks.common import (
     Case,
     StudentRun,
+    WrongReturn,
     array_problem,
     call_student,
     error_problem,
     forbidden_codes,
     partial_credit,
     reference_problem,
-    require,
     run_cases,  # noqa: F401 - re-exported: the notebooks call grading.run_cases
 )
 from grader.declare import kernel_side, verdict
@@ -62,12 +62,45 @@ def vocab_cases() -> list[Case]:
                                                     [0, 1, 2])),
         Case("ties broken alphabetically", (list("dcbadcba"), 0, (), list("abcd"), [1, 2, 3, 4])),
         Case("min_freq above every count", (list("abc"), 5, (), list("abc"), [0])),
+        Case("the corpus holds '<unk>' itself", ("a <unk> b <unk> a <unk> c".split(), 0, ("<bos>",),
+                                                 ["<unk>", "b", "<bos>"], [0, 1, 2])),
+        Case("reserved tokens that also occur, out of order", (
+            list("zzzyyxw"), 0, ("x", "z"), list("zyxw"), [0, 1, 2, 3, 4])),
     ]
 
 
 def _vocab_summary(vocab, probe_tokens, probe_indices):
-    return (len(vocab), list(vocab.idx_to_token), vocab.to_indices(probe_tokens),
-            list(vocab.to_tokens(probe_indices)))
+    """(len, idx_to_token, to_indices(probe), to_tokens(probe), to_indices(idx_to_token))."""
+    tokens = list(vocab.idx_to_token)
+    return (len(vocab), tokens, vocab.to_indices(probe_tokens),
+            list(vocab.to_tokens(probe_indices)), vocab.to_indices(tokens))
+
+
+def _vocab_order_problems(label, idx_to_token, tokens_in, min_freq, reserved) -> list[str]:
+    """The documented layout, said part by part: no duplicates, '<unk>' first, the reserved
+    tokens next in the order given, then by descending frequency with ties alphabetical."""
+    if len(set(idx_to_token)) != len(idx_to_token):
+        twice = sorted({t for t in idx_to_token if idx_to_token.count(t) > 1})
+        return [f"{label}: idx_to_token lists a token twice ({len(twice)} such token(s))"]
+    if not idx_to_token or idx_to_token[0] != "<unk>":
+        return [f"{label}: index 0 should be '<unk>'"]
+    fixed = ["<unk>", *reserved]
+    if idx_to_token[:len(fixed)] != fixed:
+        return [f"{label}: the reserved tokens should come right after '<unk>', in the order "
+                f"given"]
+    counts: dict[str, int] = {}
+    for token in tokens_in:
+        counts[token] = counts.get(token, 0) + 1
+    rest = idx_to_token[len(fixed):]
+    keys = [(-counts.get(t, 0), t) for t in rest]
+    if keys != sorted(keys):
+        return [f"{label}: after the reserved tokens, tokens should be ordered by descending "
+                f"frequency, ties alphabetically"]
+    wanted = {t for t, c in counts.items() if c >= min_freq} - set(fixed)
+    if set(rest) != wanted:
+        return [f"{label}: the vocabulary should hold every token seen at least min_freq "
+                f"times, and no other"]
+    return []
 
 
 @kernel_side
@@ -84,14 +117,15 @@ def run_vocab(vocab_class, cases) -> list[StudentRun]:
 
 @verdict(cases=vocab_cases)
 def check_vocab(cases, runs, points: float) -> float:
-    """Step (c): partial credit per case."""
+    """Step (c): partial credit per case, and for the dtype of to_indices."""
     parts = {}
+    wrong_dtype: set[str] = set()
     for case, run in zip(cases, runs, strict=True):
         label = f"Vocab [{case.label}]"
         if (problem := error_problem("Vocab", run)) is not None:
             parts[case.label] = [problem]
             continue
-        size, idx_to_token, indices, tokens = run.value["summary"]
+        size, idx_to_token, indices, tokens, own_indices = run.value["summary"]
         tokens_in, min_freq, reserved, probe_tokens, probe_indices = case.args
         ref = ref_text.Vocab(tokens_in, min_freq=min_freq, reserved=reserved)
         want = _vocab_summary(ref, probe_tokens, probe_indices)
@@ -101,14 +135,24 @@ def check_vocab(cases, runs, points: float) -> float:
         if size != want[0]:
             problems.append(f"{label}: len() is {size}, expected {want[0]}")
         if idx_to_token != want[1]:
-            problems.append(f"{label}: idx_to_token has the wrong tokens or order")
-        problem = array_problem(f"{label} to_indices", indices, want[2], rtol=0, atol=0)
-        if problem is None and not np.issubdtype(indices.dtype, np.integer):
-            problem = f"{label} to_indices: expected integers, got {indices.dtype}"
-        problems.append(problem)
+            problems += (_vocab_order_problems(label, idx_to_token, tokens_in, min_freq, reserved)
+                         or [f"{label}: idx_to_token has the wrong tokens or order"])
+        for what, got, expected in (("to_indices", indices, want[2]),
+                                    ("to_indices(idx_to_token)", own_indices, want[4])):
+            problem = array_problem(f"{label} {what}", got, expected, rtol=0, atol=0)
+            if problem is None and not np.issubdtype(got.dtype, np.integer):
+                problem = f"{label} {what}: expected integers, got {got.dtype}"
+            elif problem is None and got.dtype != np.int64:
+                wrong_dtype.add(str(got.dtype))
+            problems.append(problem)
+            if problem is not None:
+                break
         if tokens != want[3]:
             problems.append(f"{label}: to_tokens gives the wrong tokens")
         parts[case.label] = problems
+    parts["to_indices gives int64 arrays"] = [
+        f"Vocab.to_indices: expected an int64 array, got {', '.join(sorted(wrong_dtype))}"
+        if wrong_dtype else None]
     return partial_credit(points, parts, gate=reference_problem("Vocab", runs))
 
 
@@ -141,7 +185,60 @@ def run_batches(function, cases) -> dict[str, object]:
                 "other seeds": [epoch(s) for s in (12, 13, 14, 15)],
                 "generator": epoch(np.random.default_rng(11))}
 
-    return {"cases": runs, "seeding": call_student(seeding, forbidden=FORBIDDEN, label="seeds")}
+    def offsets():
+        L, n, T = _OFFSET_CORPUS
+        return [[tuple(b) for b in function(np.arange(L), n, T, rng=seed)]
+                for seed in range(_OFFSET_SEEDS)]
+
+    def plain_list():
+        def epoch(corpus):
+            return [tuple(np.asarray(a).tolist() for a in b)
+                    for b in function(corpus, 3, 4, rng=5)]
+        return {"list": epoch(list(range(200))), "array": epoch(np.arange(200))}
+
+    return {"cases": runs, "seeding": call_student(seeding, forbidden=FORBIDDEN, label="seeds"),
+            "offsets": call_student(offsets, forbidden=FORBIDDEN, label="offsets"),
+            "plain list": call_student(plain_list, forbidden=FORBIDDEN, label="a plain list")}
+
+
+_OFFSET_CORPUS = (50, 2, 4)  # (L, n, T): 5 minibatches of 2 windows out of 11 or 12
+_OFFSET_SEEDS = 64  # every offset in [0, T - 1] and every window shows up (p > 1 - 1e-7)
+
+
+def _offset_problems(name: str, epochs, sequential: bool) -> list[str]:
+    """Across seeds: the offset takes every value in [0, T - 1] and moves the windows with it;
+    random windows reach every window of the corpus cut at that offset, sequential rows cover
+    every position from the offset on, back to back."""
+    L, n, T = _OFFSET_CORPUS
+    seen: dict[int, set[int]] = {}
+    for seed, batches in enumerate(epochs):
+        problems = _window_problems(f"{name} [seed {seed}, L={L}, n={n}, T={T}]", batches, L, n,
+                                    T, sequential)
+        if problems:
+            return problems
+        starts = np.array([np.asarray(X)[0] for X, _ in batches])  # (batches, n)
+        offset = int(starts.min()) % T
+        if sequential:
+            if int(starts[0, 0]) != offset:
+                return [f"{name}: row 0 of the first minibatch should start at the random "
+                        f"offset (seed {seed})"]
+            count = len(batches)
+            expected = offset + T * np.arange(n * count)
+            if not np.array_equal(np.sort(starts.reshape(-1)), expected):
+                return [f"{name}: the rows do not cover the corpus back to back from the "
+                        f"offset (seed {seed})"]
+        seen.setdefault(offset, set()).update(int(v) for v in starts.reshape(-1))
+    if sorted(seen) != list(range(T)):
+        return [f"{name}: over {len(epochs)} seeds the offset took the values {sorted(seen)}; "
+                f"it should be drawn from every value in [0, num_steps - 1] = [0, {T - 1}]"]
+    if not sequential:
+        for offset, starts in sorted(seen.items()):
+            windows = {offset + T * k for k in range((L - 1 - offset) // T)}
+            if starts != windows:
+                return [f"{name}: with offset {offset}, the windows used over many seeds are "
+                        f"not all the back-to-back windows of the corpus from that offset "
+                        f"(some are never drawn, or some are not on that grid)"]
+    return []
 
 
 def _window_problems(label, batches, L, n, T, sequential) -> list[str]:
@@ -213,7 +310,19 @@ def check_batches(cases, runs, points: float, *, sequential: bool) -> float:
         if all(epoch == first for epoch in others):
             problems.append(f"{name}: different seeds always give the same epoch")
         parts["seeding"] = problems
-    all_runs = [*runs["cases"], seeding]
+    offsets = runs["offsets"]
+    parts["offsets and coverage over many seeds"] = (
+        [error_problem(name, offsets)] if offsets.error is not None
+        else _offset_problems(name, offsets.value, sequential))
+    listed = runs["plain list"]
+    if (problem := error_problem(name, listed)) is not None:
+        parts["a plain list as corpus"] = [problem]
+    else:
+        parts["a plain list as corpus"] = [
+            None if listed.value["list"] == listed.value["array"] else
+            f"{name}: a plain list of token indices gives other minibatches than the same "
+            f"tokens in a numpy array"]
+    all_runs = [*runs["cases"], seeding, offsets, listed]
     return partial_credit(points, parts, gate=reference_problem(name, all_runs))
 
 
@@ -271,6 +380,30 @@ class RunningSumModel(BigramModel):
         return self.table[state].copy(), state
 
 
+class RowModel(RunningSumModel):
+    """A running-sum model whose state has one row per sequence and whose logits differ by row
+    (row r reads ``table[(sum + 2 r) % V]``). It writes down every ``begin_state`` batch size
+    and every ``step``'s token and state shapes, so a sampler that starts from a batch of two,
+    or reads another row than its one sequence's, is seen."""
+
+    def __init__(self, table: np.ndarray):
+        super().__init__(table)
+        self.begun: list[int] = []
+        self.steps: list[tuple[int, int]] = []
+
+    def begin_state(self, batch_size):
+        self.begun.append(int(batch_size))
+        return np.zeros(batch_size, dtype=np.int64)
+
+    def step(self, tokens, state):
+        tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)
+        state = np.asarray(state, dtype=np.int64).reshape(-1)
+        self.steps.append((int(tokens.size), int(state.size)))
+        state = (state + tokens) % self.vocab_size
+        rows = np.arange(state.size)
+        return self.table[(state + 2 * rows) % self.vocab_size].copy(), state
+
+
 _TABLE = np.random.default_rng(5002).normal(scale=1.5, size=(5, 5))
 _SAMPLES = 8000
 
@@ -286,7 +419,16 @@ def run_sample_generate(function) -> dict[str, StudentRun]:
     def traced(label, *args):
         return call_student(call, *args, forbidden=FORBIDDEN, label=label)
 
+    def fresh_state():
+        model = RowModel(_TABLE)
+        samples = [np.asarray(function(model, [3, 1, 4], 12, 1e-4, 0)),
+                   np.asarray(function(model, [2], 12, 1e-4, 1))]
+        return {"samples": samples, "begin_state": list(model.begun),
+                "steps": [list(step) for step in model.steps]}
+
     return {
+        "fresh single-sequence state": call_student(fresh_state, forbidden=FORBIDDEN,
+                                                    label="fresh single-sequence state"),
         "seed 7": traced("seed 7", bigram, [0], 300, 1.0, 7),
         "seed 7 again": traced("seed 7 again", bigram, [0], 300, 1.0, 7),
         "seed 8": traced("seed 8", bigram, [0], 300, 1.0, 8),
@@ -309,6 +451,25 @@ def _greedy_sum_path(prefix, n) -> list[int]:
         out.append(int(np.argmax(logits[0])))
         logits, state = model.step([out[-1]], state)
     return out
+
+
+def _fresh_state_problem(error: str | None, value) -> str | None:
+    """Two calls on one RowModel: each starts from begin_state(1), feeds one token per step,
+    and follows row 0 (the only row) greedily."""
+    if error:
+        return error
+    if list(value["begin_state"]) != [1, 1]:
+        return ("sample_generate should start every call from a fresh model.begin_state(1) "
+                "(one sequence): called with batch sizes "
+                f"{list(value['begin_state'])[:4]} over two calls")
+    if any(list(step) != [1, 1] for step in value["steps"]):
+        return "sample_generate should feed the model one token (shape (1,)) per step"
+    for sample, prefix in zip(value["samples"], ([3, 1, 4], [2]), strict=True):
+        if not isinstance(sample, np.ndarray) or sample.shape != (12,) or (
+                sample.tolist() != _greedy_sum_path(prefix, 12)):
+            return ("sample_generate: on a model whose logits differ by row, the samples do "
+                    "not follow the logits of its one sequence (row 0)")
+    return None
 
 
 def _transition_problem(label, prefix_last, sample, tau) -> str | None:
@@ -361,6 +522,8 @@ def check_sample_generate(runs: dict[str, StudentRun], points: float) -> float:
         greedy = ("sample_generate [tiny temperature]: should pick the most likely token "
                   "after reading the whole prefix")
     parts["tau -> 0 is greedy after reading the prefix"] = [greedy]
+    parts["a fresh state for one sequence"] = [_fresh_state_problem(
+        errors["fresh single-sequence state"], values["fresh single-sequence state"])]
     for key, tau in (("temperature 1", 1.0), ("temperature 2.5", 2.5), ("temperature 0.4", 0.4)):
         problem = int_array(key, _SAMPLES) or _transition_problem(key, 2, values[key], tau)
         parts[f"distribution at {key}"] = [problem]
@@ -407,12 +570,25 @@ def _layer_weights(model) -> dict[str, dict]:
             "head": {"weight": _floats(head.weight), "bias": _floats(head.bias)}}
 
 
+def _float_losses(losses) -> np.ndarray:
+    """What train_char_model returned, as a float64 array (WrongReturn if it is not a list of
+    numbers)."""
+    if not isinstance(losses, list | tuple):
+        raise WrongReturn(f"a {type(losses).__name__}, expected a list of floats")
+    try:
+        return np.array([float(v) for v in losses], dtype=np.float64)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise WrongReturn(f"losses that are not numbers ({error})") from None
+
+
 @kernel_side
-def run_trained_model(model, vocab) -> StudentRun:
+def run_trained_model(model, vocab, losses=None) -> StudentRun:
     """Step (b): the trained model's weights, its vocabulary, and its logits on a probe.
 
     ``layers`` holds the Embedding (V, E), GRU (3h, E), (3h, h), (3h,), (3h,) and Linear
-    (V, h), (V,) parameters; ``probe_logits`` is (12, 3, V) float64.
+    (V, h), (V,) parameters; ``probe_logits`` is (12, 3, V) float64; ``losses`` is what the
+    provided training run's ``train_char_model`` returned, as float64 (or the reason it is not
+    a list of numbers).
     """
     def describe():
         kind = type(model)
@@ -420,15 +596,71 @@ def run_trained_model(model, vocab) -> StudentRun:
         with torch.no_grad():
             model.eval()
             logits, _ = model(torch.from_numpy(_probe_tokens(max(len(tokens), 1))), None)
+        try:
+            recorded_losses = _float_losses(losses)
+        except WrongReturn as error:
+            recorded_losses = f"train_char_model returned {error}"
         return {
             "rnn_lib_model": (kind.__module__.startswith("rnn_lib")
                               or issubclass(kind, ref_lm_torch.TorchRNNLM)),
             "idx_to_token": tokens,
             "layers": _layer_weights(model),
             "probe_logits": np.asarray(logits.detach().double().cpu().numpy()),
+            "losses": recorded_losses,
         }
 
     return call_student(describe, label="trained model")
+
+
+# The training loop, replayed: a small CharLM trained by the student's train_char_model on a
+# seeded Markov-chain corpus, with a learning rate at which every gradient is clipped (the
+# unclipped run ends 7% away in loss and ~1 away in weights; float32 rounding differences
+# between honest loops stay below 1e-5). The kernel records the initial weights, the
+# minibatches the student's own sequential_batches yields for the two epochs, the losses and
+# the final weights; the grading process replays truncated BPTT with Adam and clipping on
+# those minibatches from those weights and compares.
+_LOOP = {"vocab_size": 12, "length": 1500, "num_hiddens": 16, "embedding_dim": 8,
+         "num_steps": 8, "batch_size": 4, "num_epochs": 2, "lr": 0.05, "max_norm": 0.05,
+         "seed": 3}
+
+
+def _loop_corpus() -> np.ndarray:
+    """A seeded first-order Markov chain over ``vocab_size`` tokens (int64, ``length``)."""
+    V, length = _LOOP["vocab_size"], _LOOP["length"]
+    rng = np.random.default_rng(5004)
+    cumulative = np.cumsum(rng.dirichlet(np.full(V, 0.3), size=V), axis=1)
+    draws = rng.random(length)
+    corpus = np.zeros(length, dtype=np.int64)
+    for i in range(1, length):
+        corpus[i] = min(int(np.searchsorted(cumulative[corpus[i - 1]], draws[i])), V - 1)
+    return corpus
+
+
+@kernel_side
+def run_training_loop(model_class, train_function, batch_function) -> StudentRun:
+    """Step (b): the student's CharLM (16 hidden units) trained by their train_char_model on
+    a seeded corpus, with the minibatches their sequential_batches yields for that seed."""
+    config = _LOOP
+
+    def train():
+        corpus = _loop_corpus()
+        torch.manual_seed(config["seed"])
+        model = model_class(config["vocab_size"], num_hiddens=config["num_hiddens"],
+                            embedding_dim=config["embedding_dim"])
+        initial = _layer_weights(model)
+        generator = np.random.default_rng(config["seed"])
+        batches = [[(np.array(X, dtype=np.int64), np.array(Y, dtype=np.int64))
+                    for X, Y in batch_function(corpus, config["batch_size"],
+                                               config["num_steps"], rng=generator)]
+                   for _ in range(config["num_epochs"])]
+        losses = train_function(model, corpus, num_steps=config["num_steps"],
+                                batch_size=config["batch_size"],
+                                num_epochs=config["num_epochs"], lr=config["lr"],
+                                max_norm=config["max_norm"], seed=config["seed"])
+        return {"initial": initial, "batches": batches, "losses": _float_losses(losses),
+                "final": _layer_weights(model)}
+
+    return call_student(train, forbidden=FORBIDDEN, label="training loop")
 
 
 def course_text_split() -> tuple[str, str]:
@@ -438,16 +670,17 @@ def course_text_split() -> tuple[str, str]:
 
 
 class RebuiltCharLM(torch.nn.Module):
-    """Embedding -> one-layer GRU -> Linear in float64, with weights from a recorded run."""
+    """Embedding -> one-layer GRU -> Linear (float64 by default), with weights from a recorded
+    run."""
 
-    def __init__(self, layers: dict):
+    def __init__(self, layers: dict, dtype: torch.dtype = torch.float64):
         super().__init__()
         embedding, gru, head = layers["embedding"]["weight"], layers["gru"], layers["head"]
         self.vocab_size, embedding_dim = embedding.shape
         num_hiddens = gru["weight_hh_l0"].shape[1]
-        self.embedding = torch.nn.Embedding(self.vocab_size, embedding_dim, dtype=torch.float64)
-        self.rnn = torch.nn.GRU(embedding_dim, num_hiddens, dtype=torch.float64)
-        self.head = torch.nn.Linear(num_hiddens, self.vocab_size, dtype=torch.float64)
+        self.embedding = torch.nn.Embedding(self.vocab_size, embedding_dim, dtype=dtype)
+        self.rnn = torch.nn.GRU(embedding_dim, num_hiddens, dtype=dtype)
+        self.head = torch.nn.Linear(num_hiddens, self.vocab_size, dtype=dtype)
         targets = {"embedding.weight": embedding, "head.weight": head["weight"],
                    "head.bias": head["bias"],
                    **{f"rnn.{name}": gru[name] for name in ("weight_ih_l0", "weight_hh_l0",
@@ -456,7 +689,7 @@ class RebuiltCharLM(torch.nn.Module):
             for name, parameter in self.named_parameters():
                 value = targets[name]  # a missing bias (bias=False) is zero
                 parameter.copy_(torch.zeros_like(parameter) if value is None
-                                else torch.from_numpy(np.asarray(value, dtype=np.float64)))
+                                else torch.from_numpy(np.asarray(value)).to(dtype))
 
     def forward(self, X, state=None):
         """X (T, n) int64, state (1, n, h) or None -> logits (T, n, V) float64, state."""
@@ -530,20 +763,21 @@ def validation_perplexity(model, valid_indices: np.ndarray, num_steps: int = 64,
     return math.exp(total / count)
 
 
-@verdict()
-def check_trained_model(run: StudentRun, threshold: float) -> None:
-    """Step (c): rebuild the model from its weights; its held-out perplexity must be below threshold.
+def _trained_model_problems(run: StudentRun, threshold: float, num_steps: int,
+                           batch_size: int) -> list[str]:
+    """Rebuild the model from its weights; its held-out perplexity must be below threshold.
 
-    Nothing the kernel computed is trusted but the weights themselves: the held-out
-    text comes from :func:`course_text_split` and the perplexity from :class:`RebuiltCharLM`.
+    Nothing the kernel computed is trusted but the weights themselves: the held-out text
+    comes from :func:`course_text_split` and the perplexity from :class:`RebuiltCharLM`. The
+    losses the run returned are checked too (one finite loss per minibatch, decreasing), as
+    the visible test does; they earn nothing alone.
     """
-    __tracebackhide__ = True
     if (problem := error_problem("the trained model", run)) is not None:
-        require([problem])
+        return [problem]
     value = run.value
     if not isinstance(value, dict) or not {"rnn_lib_model", "idx_to_token", "layers",
                                            "probe_logits"} <= set(value):
-        require(["the trained model was not recorded (its weights are missing)"])
+        return ["the trained model was not recorded (its weights are missing)"]
     train_text, valid_text = course_text_split()
     vocab = ref_text.Vocab(list(train_text))
     problems = []
@@ -552,15 +786,143 @@ def check_trained_model(run: StudentRun, threshold: float) -> None:
     if value["idx_to_token"] != vocab.idx_to_token:
         problems.append("the vocabulary used for training is not correct, so the model cannot "
                         "be evaluated on held-out text")
+    losses = value.get("losses")
+    expected = (len(train_text) - num_steps) // (num_steps * batch_size)
+    if isinstance(losses, str):
+        problems.append(losses)
+    elif not isinstance(losses, np.ndarray) or losses.shape != (expected,):
+        problems.append(f"train_char_model should return one loss per minibatch ({expected})")
+    elif not np.all(np.isfinite(losses)):
+        problems.append("train_char_model: a loss is NaN or infinite")
+    elif not np.mean(losses[-50:]) < np.mean(losses[:20]):
+        problems.append("train_char_model: the loss did not decrease")
     problems += _layer_problems(value["layers"], len(vocab))
-    require(problems)
+    if problems:
+        return problems
     model = RebuiltCharLM(value["layers"])
     with torch.no_grad():
         probe, _ = model(torch.from_numpy(_probe_tokens(len(vocab))))
-    require([array_problem("CharLM.forward on a probe, against Embedding -> GRU -> Linear with "
-                           "your trained weights", value["probe_logits"], probe.numpy(),
-                           rtol=1e-3, atol=1e-3)])
+    problem = array_problem("CharLM.forward on a probe, against Embedding -> GRU -> Linear "
+                            "with your trained weights", value["probe_logits"], probe.numpy(),
+                            rtol=1e-3, atol=1e-3)
+    if problem:
+        return [problem]
     ppl = validation_perplexity(model, vocab.to_indices(list(valid_text)))
     if not (math.isfinite(ppl) and ppl < threshold):
-        require([f"validation perplexity {ppl:.2f} on held-out text is not below {threshold}"])
+        return [f"validation perplexity {ppl:.2f} on held-out text is not below {threshold}"]
     print(f"validation perplexity on held-out text: {ppl:.2f} (below {threshold})")
+    return []
+
+
+def replay_training(initial: dict, batches, *, clip: bool = True, zero_grad: bool = True,
+                    lr: float = _LOOP["lr"], max_norm: float = _LOOP["max_norm"]):
+    """Truncated BPTT with Adam and gradient clipping, in float32 on one thread, from the
+    recorded initial weights on the recorded minibatches: (losses, final layers)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = RebuiltCharLM(initial, dtype=torch.float32)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        losses = []
+        model.train()
+        for epoch in batches:
+            state = None
+            for X, Y in epoch:
+                if state is not None:
+                    state = state.detach()
+                logits, state = model(torch.from_numpy(np.asarray(X, dtype=np.int64)), state)
+                loss = torch.nn.functional.cross_entropy(
+                    logits.reshape(-1, model.vocab_size),
+                    torch.from_numpy(np.asarray(Y, dtype=np.int64)).reshape(-1))
+                if zero_grad:
+                    optimizer.zero_grad()
+                loss.backward()
+                if clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+                optimizer.step()
+                losses.append(loss.item())
+    finally:
+        torch.set_num_threads(threads)
+    final = {"embedding": {"weight": _floats(model.embedding.weight)},
+             "gru": {name: _floats(getattr(model.rnn, name)) for name in
+                     ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")},
+             "head": {"weight": _floats(model.head.weight), "bias": _floats(model.head.bias)}}
+    return np.array(losses), final
+
+
+def _flat_weights(layers: dict) -> np.ndarray:
+    parts = [layers["embedding"]["weight"], *(layers["gru"][name] for name in (
+        "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")),
+        layers["head"]["weight"], layers["head"]["bias"]]
+    return np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1) for p in parts])
+
+
+def _same_training(losses, final, replay) -> bool:
+    """Losses within 1e-4 (relative) and final weights within 1e-3 of a replay."""
+    want_losses, want_final = replay
+    if losses.shape != want_losses.shape:
+        return False
+    if np.any(np.abs(losses - want_losses) > 1e-4 * np.abs(want_losses) + 1e-6):
+        return False
+    got, want = _flat_weights(final), _flat_weights(want_final)
+    return bool(np.all(np.abs(got - want) <= 1e-3 + 1e-3 * np.abs(want)))
+
+
+def _training_loop_problems(run: StudentRun) -> list[str]:
+    """The student's losses and final weights against a trusted replay of the documented loop
+    on the student's own minibatches from the student's initial weights."""
+    if (problem := error_problem("train_char_model", run)) is not None:
+        return [problem]
+    value = run.value
+    config = _LOOP
+    initial, final, batches, losses = (value["initial"], value["final"], value["batches"],
+                                       value["losses"])
+    for layers in (initial, final):
+        if problems := _layer_problems(layers, config["vocab_size"]):
+            return problems
+    gru = initial["gru"]
+    if any(gru.get(name) is None for name in ("bias_ih_l0", "bias_hh_l0")) or \
+            initial["head"].get("bias") is None:
+        return ["CharLM: the GRU and the output layer should have biases (PyTorch's default)"]
+    if gru["weight_hh_l0"].shape[1] != config["num_hiddens"] or \
+            initial["embedding"]["weight"].shape[1] != config["embedding_dim"]:
+        return ["CharLM(vocab_size, num_hiddens, embedding_dim) should build layers of those "
+                "sizes"]
+    steps, n = config["num_steps"], config["batch_size"]
+    for epoch in batches:
+        for X, Y in epoch:
+            if X.shape != (steps, n) or Y.shape != (steps, n) or X.min() < 0 or Y.min() < 0 \
+                    or max(X.max(), Y.max()) >= config["vocab_size"]:
+                return ["train_char_model could not be replayed: sequential_batches gives "
+                        "minibatches of the wrong shape or tokens outside the vocabulary"]
+    count = sum(len(epoch) for epoch in batches)
+    if losses.shape != (count,):
+        return [f"train_char_model should return one loss per minibatch: {count} over "
+                f"{config['num_epochs']} epochs, got {losses.size}"]
+    if not np.all(np.isfinite(losses)):
+        return ["train_char_model: a loss is NaN or infinite"]
+    if _same_training(losses, final, replay_training(initial, batches)):
+        return []
+    if _same_training(losses, final, replay_training(initial, batches, clip=False)):
+        return ["train_char_model: the gradient norm is not clipped to max_norm before every "
+                "optimizer step (a training run where clipping changes the outcome)"]
+    if _same_training(losses, final, replay_training(initial, batches, zero_grad=False)):
+        return ["train_char_model: the gradients are not reset before every backward pass, "
+                "so they accumulate across minibatches"]
+    return ["train_char_model: the losses and trained weights differ from truncated BPTT on "
+            "your sequential minibatches (one call per epoch with np.random.default_rng(seed), "
+            "the state carried and detached, a zero state at every epoch's start, mean "
+            "cross-entropy, Adam with lr, gradients clipped to max_norm)"]
+
+
+@verdict()
+def check_training(runs: dict[str, StudentRun], points: float, threshold: float,
+                   num_steps: int = 32, batch_size: int = 32) -> float:
+    """Step (c): half for the provided run's trained model (held-out perplexity below
+    ``threshold``), half for the training loop replayed step by step."""
+    parts = {
+        "the trained model": _trained_model_problems(runs["trained model"], threshold,
+                                                     num_steps, batch_size),
+        "the training loop (replayed)": _training_loop_problems(runs["training loop"]),
+    }
+    return partial_credit(points, parts)
