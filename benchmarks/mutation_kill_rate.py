@@ -11,20 +11,41 @@ point at a time:
 * ``off-by-one``: an index or slice bound, a ``range`` stop or a compared
   constant moved by one;
 * ``activation``: ``tanh`` and ``sigmoid`` swapped;
-* ``axis``: a reduction along the wrong axis (``axis=0`` <-> ``axis=1``, ``-1`` -> ``0``).
+* ``axis``: a reduction along the wrong axis (``axis=0`` <-> ``axis=1``, ``-1`` -> ``0``);
+* ``tuple-swap``: in a returned tuple (a cache nested in it included), two variables swapped,
+  or one put in another's place (``return H, (X, H_prev, ...)`` -> ``(H_prev, X, ...)``,
+  ``(X, X, ...)``): the bugs only a backward fed that cache shows;
+* ``drop-append``: an ``x.append(...)`` statement dropped;
+* ``drop-call``: any other call statement dropped (``clip_grad_norm_(...)``, ``optimizer.step()``);
+* ``drop-term``: one term of a ``+``/``-`` dropped (``offset + i * step`` -> ``i * step``, a
+  forgotten bias);
+* ``batch-size``: a batch size constant moved by one (``begin_state(1)`` -> ``begin_state(2)``,
+  ``batch_size=...``).
 
 Every mutant is handed in as a submission and autograded by nbgrader exactly
 as a student's notebook would be (visible and hidden tests), in a temporary
-copy of the course. A mutant is *killed* when it scores less than the full
-autograded marks. The report gives, per problem set, the number of mutants,
-killed and surviving ones (with a one-line description of each survivor), the
-kill rate, and the autograding time per notebook.
+copy of the course. With ``--forked`` the same cells run with the same scoring
+in a child forked from a worker that has imported numpy, torch and the helpers
+once (no kernel start per notebook: about ten times faster; on ps1 and ps2 it
+kills exactly the mutants nbgrader kills). A mutant is *killed* when it scores
+less than the full autograded marks. The report gives, per problem set, the
+number of mutants, killed, equivalent and surviving ones (with a stable id and
+a one-line description of each survivor), the kill rate, the mutants that only
+a visible test kills, and the autograding time per notebook.
 
-Usage (from the repository root; several minutes per problem set on 2 cores)::
+Equivalent mutants (no correct test can tell them from the reference) are listed,
+each with its reason, in ``benchmarks/equivalent_mutants.json`` (keyed by mutant
+id); a surviving listed mutant is reported apart and left out of the kill
+rate's denominator. Reports are written as JSON after every problem set, so a
+run can be split (``--json`` per subset) and merged (``--merge A.json B.json``).
 
-    .venv/bin/python benchmarks/mutation_kill_rate.py                  # all problem sets
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/mutation_kill_rate.py --forked         # all problem sets
     .venv/bin/python benchmarks/mutation_kill_rate.py ps2_rnn_forward --workers 2
-    .venv/bin/python benchmarks/mutation_kill_rate.py --list           # mutants only, no grading
+    .venv/bin/python benchmarks/mutation_kill_rate.py ps5_language_model --forked --json ps5.json
+    .venv/bin/python benchmarks/mutation_kill_rate.py --merge ps1-4.json ps5.json ps6.json
+    .venv/bin/python benchmarks/mutation_kill_rate.py --list --kinds tuple-swap  # no grading
 """
 
 from __future__ import annotations
