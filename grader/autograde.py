@@ -329,6 +329,20 @@ def autograde(options: AutogradeOptions, log: Callable[[str], None] = print) -> 
 def _autograde(options: AutogradeOptions, log: Callable[[str], None]) -> AutogradeReport:
     started = time.monotonic()
     course = Course(options.course)
+    # The cluster starts (or connects) in the background while the gradebook is backed
+    # up, the reference loaded and the submissions staged, when anything looks ungraded.
+    students = course.submitted_students(options.assignment)
+    pending = [s for s in students if options.force or (options.students and s in options.students)
+               or not os.path.exists(course.result_path(options.assignment, s))]
+    workers = min(options.workers or os.cpu_count() or 1, max(len(pending), 1))
+    with cluster.Engine(options.scheduler, workers, options.serial, log) as engine:
+        if pending and not options.serial:
+            engine.warm_up()
+        return _grade_all(options, log, course, engine, started)
+
+
+def _grade_all(options: AutogradeOptions, log: Callable[[str], None], course: Course,
+               engine: cluster.Engine, started: float) -> AutogradeReport:
     settings = ExecutionSettings(limits=options.limits, cell_timeout=options.cell_timeout,
                                  notebook_timeout=options.notebook_timeout,
                                  use_sandbox=options.use_sandbox)
@@ -399,19 +413,17 @@ def _autograde(options: AutogradeOptions, log: Callable[[str], None]) -> Autogra
             summaries[summary["student"]] = summary
         first_grade, described = None, ""
         if tasks:
-            workers = min(options.workers or os.cpu_count() or 1, len(tasks))
-            with cluster.Engine(options.scheduler, workers, options.serial, log) as engine:
-                engine.start()
-                log(f"Grading {len(tasks)} submission(s) of {options.assignment} on "
-                    f"{engine.description}"
-                    + (f"; {len(cached)} already graded" if cached else "") + ".")
-                described = engine.description
-                for summary in engine.grade(context, tasks, failed, options.progress):
-                    if summary.get("notebooks"):
-                        commit(gb, summary)
-                    if first_grade is None:
-                        first_grade = time.monotonic() - started
-                    summaries[summary["student"]] = summary
+            engine.start()
+            log(f"Grading {len(tasks)} submission(s) of {options.assignment} on "
+                f"{engine.description}"
+                + (f"; {len(cached)} already graded" if cached else "") + ".")
+            described = engine.description
+            for summary in engine.grade(context, tasks, failed, options.progress):
+                if summary.get("notebooks"):
+                    commit(gb, summary)
+                if first_grade is None:
+                    first_grade = time.monotonic() - started
+                summaries[summary["student"]] = summary
         table = term.class_table(gb, course, options.assignment, options.students)
     ordered = [summaries[s] for s in students if s in summaries]
     for summary in ordered:

@@ -50,6 +50,7 @@ import shutil
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -392,6 +393,8 @@ class Engine:
         self.client = self.cluster = None
         self._stack = contextlib.ExitStack()
         self.description = ""
+        self._starting: threading.Thread | None = None
+        self._start_error: BaseException | None = None
 
     def __enter__(self) -> Engine:
         return self
@@ -399,18 +402,44 @@ class Engine:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def warm_up(self) -> None:
+        """Start (or connect to) the cluster in the background; :meth:`start` waits for it."""
+        if self.serial or self.client is not None or self._starting is not None:
+            return
+
+        def run() -> None:
+            try:
+                self._connect()
+            except BaseException as error:  # noqa: BLE001 - raised again by start()
+                self._start_error = error
+
+        self._starting = threading.Thread(target=run, name="grader-cluster-start", daemon=True)
+        self._starting.start()
+
     def start(self) -> None:
         """Connect or start the cluster (only once there is something to grade)."""
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+            if self._start_error is not None:
+                error, self._start_error = self._start_error, None
+                raise error
+        self._connect()
+
+    def _connect(self) -> None:
         if self.serial or self.client is not None:
             self.description = self.description or "in this process (serial)"
             return
         import dask
         from distributed import Client, LocalCluster
 
-        self._stack.enter_context(dask.config.set({**SCHEDULER_CONFIG, **WORKER_CONFIG}))
+        # process-wide (this is the coordinating process): a Client entered as a context
+        # manager must be left in the same thread, and warm_up() starts it in another one
+        dask.config.set({**SCHEDULER_CONFIG, **WORKER_CONFIG})
         if self.scheduler:
             try:
-                self.client = self._stack.enter_context(Client(self.scheduler, timeout="30s"))
+                self.client = Client(self.scheduler, timeout="30s", set_as_default=False)
+                self._stack.callback(self.client.close)
             except OSError as error:
                 from grader.course import CourseError
 
@@ -421,13 +450,18 @@ class Engine:
         else:
             import logging
 
-            self.cluster = self._stack.enter_context(LocalCluster(
+            self.cluster = LocalCluster(
                 n_workers=self.workers, threads_per_worker=1, processes=True,
-                dashboard_address=None, host="127.0.0.1", silence_logs=logging.CRITICAL))
-            self.client = self._stack.enter_context(Client(self.cluster))
+                dashboard_address=None, host="127.0.0.1", silence_logs=logging.CRITICAL)
+            self._stack.callback(self.cluster.close)
+            self.client = Client(self.cluster, set_as_default=False)
+            self._stack.callback(self.client.close)
             self.description = f"a local Dask cluster of {self.workers} worker(s)"
 
     def close(self) -> None:
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
         self._stack.close()
         self.client = self.cluster = None
 
@@ -481,7 +515,7 @@ class Engine:
                 future = client.submit(grade_remote, bundle.digest, _wire(task), task_function,
                                        key=key, pure=False, retries=0)
                 running[future] = task
-            for future in as_completed(running):
+            for future in as_completed(running, loop=client.loop):
                 task = running[future]
                 try:
                     returned = future.result()
