@@ -17,6 +17,7 @@ already holds submissions is used instead (it is copied, never modified).
 
     .venv/bin/python benchmarks/bench_grading.py               # fixture, 8 submissions
     .venv/bin/python benchmarks/bench_grading.py --submissions 16 --repeat 2
+    .venv/bin/python benchmarks/bench_grading.py --scheduler   # Dask: serial vs LocalCluster vs scheduler
     .venv/bin/python benchmarks/bench_grading.py --baseline-ref 14cea15  # vs an older grader
     .venv/bin/python benchmarks/bench_grading.py --problem-set ps2_rnn_forward --skip-nbgrader
 
@@ -229,7 +230,12 @@ def _time(argv: list[str], cwd: Path, env: dict) -> tuple[float, float, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--submissions", type=int, default=8,
+    parser.add_argument("--scheduler", nargs="?", const="start", default=None, metavar="ADDRESS",
+                        help="Dask mode (benchmarks/bench_grading_cluster.py): the serial grader, "
+                             "a LocalCluster and a scheduler with 2 workers (started on loopback, "
+                             "or ADDRESS), on --submissions (default 100) of --problem-set "
+                             "(default ps2_rnn_forward)")
+    parser.add_argument("--submissions", type=int, default=None,
                         help="fixture course: number of submissions (default 8)")
     parser.add_argument("--course", type=Path, help="a generated course with submissions")
     parser.add_argument("--assignment", help="assignment of --course")
@@ -251,6 +257,14 @@ def main(argv: list[str] | None = None) -> int:
                              "temporary worktree, run in a private mount namespace: needs "
                              "root), sandboxed, 1 and 2 workers")
     args = parser.parse_args(argv)
+    if args.scheduler is not None:
+        from bench_grading_cluster import main as cluster_main
+
+        return cluster_main(["--problem-set", args.problem_set or "ps2_rnn_forward",
+                             "--submissions", str(args.submissions or 100)]
+                            + ([] if args.scheduler == "start" else ["--scheduler", args.scheduler])
+                            + (["--json", str(args.json)] if args.json else []))
+    args.submissions = args.submissions or 8
     if args.submissions < 1 or args.repeat < 1:
         parser.error("--submissions and --repeat must be positive")
     if (args.course is None) != (args.assignment is None):
