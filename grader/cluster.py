@@ -385,10 +385,12 @@ class Engine:
     """Where submissions are graded: in this process, a LocalCluster or a given scheduler."""
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None,
-                 serial: bool = False, log: Callable[[str], None] = print):
+                 serial: bool = False, log: Callable[[str], None] = print,
+                 connect_timeout: float = 30.0):
         if serial and scheduler:
             raise ValueError("--serial and --scheduler exclude each other")
         self.scheduler, self.serial, self.log = scheduler, serial, log
+        self.connect_timeout = connect_timeout
         self.workers = workers or os.cpu_count() or 1
         self.client = self.cluster = None
         self._stack = contextlib.ExitStack()
@@ -438,7 +440,8 @@ class Engine:
         dask.config.set({**SCHEDULER_CONFIG, **WORKER_CONFIG})
         if self.scheduler:
             try:
-                self.client = Client(self.scheduler, timeout="30s", set_as_default=False)
+                self.client = Client(self.scheduler, timeout=self.connect_timeout,
+                                     set_as_default=False)
                 self._stack.callback(self.client.close)
             except OSError as error:
                 from grader.course import CourseError
@@ -447,6 +450,8 @@ class Engine:
                                   f"{error}") from None
             count = len(self.client.scheduler_info(n_workers=-1)["workers"])
             self.description = f"the Dask scheduler {self.scheduler} ({count} worker(s) now)"
+            for warning in self._check_scheduler():
+                self.log(f"warning: {warning}")
         else:
             import logging
 
@@ -457,6 +462,29 @@ class Engine:
             self.client = Client(self.cluster, set_as_default=False)
             self._stack.callback(self.client.close)
             self.description = f"a local Dask cluster of {self.workers} worker(s)"
+
+    def _check_scheduler(self) -> list[str]:
+        """What differs from the settings the grading relies on (grader/README.md)."""
+        try:
+            found = self.client.run_on_scheduler(scheduler_settings)
+        except Exception as error:  # noqa: BLE001 - an older or foreign scheduler: say so
+            return [f"could not read the scheduler's settings ({type(error).__name__}); start "
+                    f"it as grader/README.md shows"]
+        wrong = []
+        for key, wanted in SCHEDULER_CONFIG.items():
+            try:
+                same = float(found.get(key)) == float(wanted)
+            except (TypeError, ValueError):
+                same = False
+            if not same:
+                variable = "DASK_" + key.upper().replace(".", "__").replace("-", "_")
+                wrong.append(f"the scheduler has {key} = {found.get(key)!r}, the grader expects "
+                             f"{wanted!r} (start it with {variable}={wanted}): "
+                             + ("a worker's death may be charged to a submission it had not "
+                                "started" if "saturation" in key else
+                                "a submission that kills workers is retried a different number "
+                                "of times"))
+        return wrong
 
     def close(self) -> None:
         if self._starting is not None:
@@ -540,6 +568,13 @@ def _failure(context, task, error, failed):
     from grader.autograde import _grader_failure
 
     return _grader_failure(context, task, error, failed)
+
+
+def scheduler_settings() -> dict:
+    """Runs on the scheduler: its values of the settings in :data:`SCHEDULER_CONFIG`."""
+    import dask
+
+    return {key: dask.config.get(key, None) for key in SCHEDULER_CONFIG}
 
 
 # --------------------------------------------------------------------------- sandbox check

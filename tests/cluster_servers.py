@@ -29,10 +29,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _environment() -> dict[str, str]:
+def _environment(settings: dict[str, str]) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0", **SCHEDULER_ENV)
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0", **settings)
     env.pop("JPY_PARENT_PID", None)
     return env
 
@@ -40,8 +40,10 @@ def _environment() -> dict[str, str]:
 class DaskCluster:
     """A scheduler and N single-threaded workers, each its own process group."""
 
-    def __init__(self, workdir: Path, workers: int = 2):
+    def __init__(self, workdir: Path, workers: int = 2, settings: dict[str, str] | None = None):
+        """``settings``: the scheduler's DASK_* environment (default: what the README asks)."""
         self.workdir, self.count = workdir, workers
+        self.settings = SCHEDULER_ENV if settings is None else settings
         self.port = free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.scheduler: subprocess.Popen | None = None
@@ -49,7 +51,7 @@ class DaskCluster:
 
     def _start(self, argv: list[str], log: str) -> subprocess.Popen:
         with open(self.workdir / log, "ab") as out:
-            return subprocess.Popen(argv, cwd=REPO, env=_environment(), stdout=out,
+            return subprocess.Popen(argv, cwd=REPO, env=_environment(self.settings), stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True)
 
     def start(self) -> DaskCluster:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cluster_servers import DaskCluster
+from cluster_servers import DaskCluster, free_port
 from grading_corpus import harness
 from grading_corpus.corpus import ASSIGNMENT
 from grading_corpus.hostile import EVERY
@@ -265,6 +265,21 @@ def test_a_killed_coordinator_resumes_without_counting_twice(base, dask_cluster)
     assert again.returncode == 1, again.stdout + again.stderr
     assert f"{len(cases) - done} graded now, {done} from an earlier run" in again.stdout
     _expect_right_grades(course, [case.student for case in cases])
+
+
+def test_a_scheduler_started_without_the_grader_settings_is_named(tmp_path, dask_cluster):
+    logged: list[str] = []
+    with cluster.Engine(scheduler=dask_cluster.address, log=logged.append) as engine:
+        engine.start()
+    assert logged == []  # started as grader/README.md says
+    with DaskCluster(tmp_path / "plain", workers=0, settings={}) as plain:
+        with cluster.Engine(scheduler=plain.address, log=logged.append) as engine:
+            engine.start()
+    text = "\n".join(logged)
+    assert "worker-saturation" in text and "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION" in text
+    assert "allowed-failures" in text
+    with pytest.raises(Exception, match="cannot reach the Dask scheduler"):
+        cluster.Engine(scheduler=f"tcp://127.0.0.1:{free_port()}", connect_timeout=2).start()
 
 
 @pytest.mark.slow
