@@ -112,7 +112,8 @@ def _score_gradients(name, names, points, cases, runs, expected_of, cache_judge=
             continue
         with_cache = isinstance(run.value, dict)
         grads = run.value["grads"] if with_cache else run.value
-        cache_wrong, on_cache = (cache_judge(case, run.value["cache"])
+        expected = expected_of(case)
+        cache_wrong, on_cache = (cache_judge(case, run.value["cache"], expected)
                                  if with_cache and cache_judge else (None, None))
         if with_cache and run.value["raised"] is not None:
             for grad in names:
@@ -130,7 +131,7 @@ def _score_gradients(name, names, points, cases, runs, expected_of, cache_judge=
             return array_problem(f"{name} [{case.label}] {grad}", got, want, dtype=dtype,
                                  **_tolerance(dtype))
 
-        problems = backward_on_cache(grads, expected_of(case), cache_wrong, on_cache,
+        problems = backward_on_cache(grads, expected, cache_wrong, on_cache,
                                      problem_of, names)
         for grad, problem in zip(names, problems, strict=True):
             parts[grad].append(problem)
@@ -237,7 +238,8 @@ def _judge_cache(name, backward, structure, grad_names, torch_forward, n_upstrea
     The upstream gradients are the case's own (backward cases) or seeded here
     (forward cases), shaped like H (and C): ``n_upstream_like`` of them.
     """
-    def judge(case, cache):
+    def judge(case, cache, expected=None):
+        """``expected``: the autograd gradients for the case's upstream, when already known."""
         dtype = case.meta.get("dtype", np.float64)
         inputs = case.args[:len(case.args) - case.meta.get("n_upstream", 0)]
         X, H_prev = inputs[0], inputs[1]
@@ -247,7 +249,8 @@ def _judge_cache(name, backward, structure, grad_names, torch_forward, n_upstrea
         else:
             rng = np.random.default_rng(4100 + sum(map(ord, case.label)))
             upstream = [rng.normal(size=(n, h)) for _ in range(n_upstream_like)]
-        expected = _autograd(torch_forward, inputs, upstream)
+        if expected is None:
+            expected = _autograd(torch_forward, inputs, upstream)
 
         def read(*args):
             return backward(*args, n=n, d=d, h=h)
