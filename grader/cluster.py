@@ -309,6 +309,11 @@ def _bundle_plugin_class():
     return BundlePlugin
 
 
+def has_bundle(digest: str) -> bool:
+    """Runs on a worker: whether it holds the verified bundle ``digest``."""
+    return digest in _INSTALLED
+
+
 def plugin_name(digest: str) -> str:
     return f"grader-bundle-{digest[:32]}"
 
@@ -463,6 +468,24 @@ class Engine:
             self._stack.callback(self.client.close)
             self.description = f"a local Dask cluster of {self.workers} worker(s)"
 
+    def _ship(self, bundle: Bundle, name: str) -> list[str] | None:
+        """Register the bundle on every worker; the workers to use if some refused it."""
+        try:
+            self.client.register_plugin(_bundle_plugin_class()(bundle.digest, bundle.data),
+                                        name=name)
+            return None
+        except Exception as error:  # noqa: BLE001 - a worker refused it: say so, use the others
+            refused = f"{type(error).__name__}: {error}"
+        verified = self.client.run(has_bundle, bundle.digest)
+        good = sorted(address for address, ok in verified.items() if ok)
+        if not good:
+            from grader.course import CourseError
+
+            raise CourseError(f"no worker accepted the course bundle: {refused}")
+        self.log(f"warning: {len(verified) - len(good)} of {len(verified)} worker(s) refused the "
+                 f"course bundle ({refused}); grading on the other {len(good)} only")
+        return good
+
     def _check_scheduler(self) -> list[str]:
         """What differs from the settings the grading relies on (grader/README.md)."""
         try:
@@ -534,14 +557,15 @@ class Engine:
 
         client = self.client
         name = plugin_name(bundle.digest)
-        client.register_plugin(_bundle_plugin_class()(bundle.digest, bundle.data), name=name)
         try:
+            restrict = self._ship(bundle, name)
             running = {}
             for task in tasks:
                 key = "grade-" + sha256(
                     f"{bundle.digest}\0{task['student']}\0{task['fingerprint']}".encode())[:24]
                 future = client.submit(grade_remote, bundle.digest, _wire(task), task_function,
-                                       key=key, pure=False, retries=0)
+                                       key=key, pure=False, retries=0, workers=restrict,
+                                       allow_other_workers=restrict is None)
                 running[future] = task
             for future in as_completed(running, loop=client.loop):
                 task = running[future]

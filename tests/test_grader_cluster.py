@@ -267,6 +267,25 @@ def test_a_killed_coordinator_resumes_without_counting_twice(base, dask_cluster)
     _expect_right_grades(course, [case.student for case in cases])
 
 
+def test_a_worker_refuses_a_bundle_it_cannot_verify(tmp_path, dask_cluster):
+    from distributed import Client
+
+    bundle = cluster.Bundle.build(_context(tmp_path))
+    tampered = bundle.data[:-64] + b"x" * 64
+    name = cluster.plugin_name(bundle.digest)
+    with Client(dask_cluster.address, timeout="20s") as client:
+        try:
+            with pytest.raises(cluster.BundleRejected, match="refused a course bundle"):
+                client.register_plugin(cluster._bundle_plugin_class()(bundle.digest, tampered),
+                                       name=name)
+            future = client.submit(cluster.grade_remote, bundle.digest, {"student": "a"},
+                                   pure=False)
+            with pytest.raises(cluster.BundleUnavailable):
+                future.result(timeout=60)
+        finally:
+            client.unregister_worker_plugin(name)
+
+
 def test_a_scheduler_started_without_the_grader_settings_is_named(tmp_path, dask_cluster):
     logged: list[str] = []
     with cluster.Engine(scheduler=dask_cluster.address, log=logged.append) as engine:
