@@ -563,9 +563,10 @@ class Engine:
             for task in tasks:
                 key = "grade-" + sha256(
                     f"{bundle.digest}\0{task['student']}\0{task['fingerprint']}".encode())[:24]
+                placement = {} if restrict is None else {"workers": restrict,
+                                                         "allow_other_workers": False}
                 future = client.submit(grade_remote, bundle.digest, _wire(task), task_function,
-                                       key=key, pure=False, retries=0, workers=restrict,
-                                       allow_other_workers=restrict is None)
+                                       key=key, pure=False, retries=0, **placement)
                 running[future] = task
             for future in as_completed(running, loop=client.loop):
                 task = running[future]
