@@ -59,6 +59,8 @@ from grader.grading import GradingContext
 
 MAX_WORKER_DEATHS = 2
 BUNDLES_KEPT = 8  # unpacked bundles a worker keeps (each a few MB)
+IN_FLIGHT_PER_WORKER = 2  # submissions sent ahead per worker (the rest wait as paths)
+SCATTER_ABOVE = 4 << 20  # larger archives travel as scattered data, not inside the task
 BUNDLE_FORMAT = 1
 CONTEXT_MEMBER = "context.pickle"
 MANIFEST_MEMBER = "manifest.json"
@@ -330,7 +332,7 @@ _CURRENT: list[GradingContext] = [None]  # type: ignore[list-item]
 
 
 def grade_remote(digest: str, wire: dict, task_function: Callable[[dict], dict] | None = None,
-                 ) -> dict:
+                 archive: bytes | None = None) -> dict:
     """Runs on a worker: unpack the staged submission, grade it, return plain data."""
     installed = _INSTALLED.get(digest)
     if installed is None:
@@ -340,7 +342,6 @@ def grade_remote(digest: str, wire: dict, task_function: Callable[[dict], dict] 
     _activate(context)
     _CURRENT[0] = context
     wire = dict(wire)
-    archive = wire.pop("submission_tar", None)
     archive_digest = wire.pop("submission_digest", None)
     with tempfile.TemporaryDirectory(prefix="grader-task-",
                                      dir=context.settings.scratch_dir) as work:
@@ -362,14 +363,15 @@ def grade_remote(digest: str, wire: dict, task_function: Callable[[dict], dict] 
     return {"summary": summary, "files": files}
 
 
-def _wire(task: dict) -> dict:
+def _wire(task: dict) -> tuple[dict, bytes | None]:
     """What a worker receives of a task: no coordinator paths, the staged bytes instead."""
     wire = {k: v for k, v in task.items()
             if k not in ("submission_dir", "autograded_dir", "result_path")}
+    archive = None
     if task.get("submission_dir"):
         archive = tar_directory(task["submission_dir"])
-        wire["submission_tar"], wire["submission_digest"] = archive, sha256(archive)
-    return wire
+        wire["submission_digest"] = sha256(archive)
+    return wire, archive
 
 
 def _store(task: dict, returned: dict) -> dict:
@@ -462,7 +464,7 @@ class Engine:
 
             self.cluster = LocalCluster(
                 n_workers=self.workers, threads_per_worker=1, processes=True,
-                dashboard_address=None, host="127.0.0.1", silence_logs=logging.CRITICAL)
+                dashboard_address=":0", host="127.0.0.1", silence_logs=logging.CRITICAL)
             self._stack.callback(self.cluster.close)
             self.client = Client(self.cluster, set_as_default=False)
             self._stack.callback(self.client.close)
@@ -544,7 +546,8 @@ class Engine:
             install_bundle(bundle.digest, bundle.data, root)
             for task in tasks:
                 try:
-                    returned = grade_remote(bundle.digest, _wire(task), task_function)
+                    wire, archive = _wire(task)
+                    returned = grade_remote(bundle.digest, wire, task_function, archive)
                     yield task, _store(task, returned)
                 except Exception as error:  # noqa: BLE001 - a grader bug costs one student
                     yield task, _failure(context, task, error, failed)
@@ -552,38 +555,66 @@ class Engine:
             uninstall_bundle(bundle.digest)
             shutil.rmtree(root, ignore_errors=True)
 
+    def _window(self) -> int:
+        """Submissions in flight: enough to keep every worker busy, bounded in memory."""
+        try:
+            workers = len(self.client.scheduler_info(n_workers=-1)["workers"])
+        except Exception:  # noqa: BLE001 - a transient scheduler hiccup: keep going
+            workers = 1
+        return IN_FLIGHT_PER_WORKER * max(workers, 1) + 2
+
     def _distributed(self, bundle: Bundle, context, tasks, failed, task_function):
+        """Submit lazily (a bounded window of staged archives), yield results as they come."""
         from distributed import KilledWorker, as_completed
 
         client = self.client
         name = plugin_name(bundle.digest)
         try:
             restrict = self._ship(bundle, name)
-            running = {}
-            for task in tasks:
-                key = "grade-" + sha256(
-                    f"{bundle.digest}\0{task['student']}\0{task['fingerprint']}".encode())[:24]
-                placement = {} if restrict is None else {"workers": restrict,
-                                                         "allow_other_workers": False}
-                future = client.submit(grade_remote, bundle.digest, _wire(task), task_function,
-                                       key=key, pure=False, retries=0, **placement)
-                running[future] = task
-            for future in as_completed(running, loop=client.loop):
-                task = running[future]
+            placement = {} if restrict is None else {"workers": restrict,
+                                                     "allow_other_workers": False}
+            waiting = iter(tasks)
+            running: dict = {}
+            finished = as_completed([], loop=client.loop)
+
+            def submit_more() -> None:
+                window = self._window()
+                while len(running) < window:
+                    task = next(waiting, None)
+                    if task is None:
+                        return
+                    wire, archive = _wire(task)
+                    if archive is not None and len(archive) > SCATTER_ABOVE:
+                        archive = client.scatter(archive, hash=False)
+                    key = "grade-" + sha256(f"{bundle.digest}\0{task['student']}\0"
+                                            f"{task['fingerprint']}".encode())[:24]
+                    future = client.submit(grade_remote, bundle.digest, wire, task_function,
+                                           archive, key=key, pure=False, retries=0, **placement)
+                    running[future] = (task, archive)
+                    finished.add(future)
+
+            submit_more()
+            for future in finished:
+                task, archive = running.pop(future)
                 try:
                     returned = future.result()
                 except KilledWorker:
-                    yield task, grading.worker_killed_summary(context, task, MAX_WORKER_DEATHS)
-                    continue
+                    returned = None
+                    summary = grading.worker_killed_summary(context, task, MAX_WORKER_DEATHS)
                 except Exception as error:  # noqa: BLE001 - a grader bug costs one student
-                    yield task, _failure(context, task, error, failed)
-                    continue
-                try:
-                    yield task, _store(task, returned)
-                except Exception as error:  # noqa: BLE001
-                    yield task, _failure(context, task, error, failed)
+                    returned = None
+                    summary = _failure(context, task, error, failed)
                 finally:
                     future.release()
+                    if hasattr(archive, "release"):
+                        archive.release()
+                submit_more()
+                if returned is not None:
+                    try:
+                        summary = _store(task, returned)
+                    except Exception as error:  # noqa: BLE001
+                        summary = _failure(context, task, error, failed)
+                yield task, summary
         finally:
             with contextlib.suppress(Exception):
                 client.unregister_worker_plugin(name)
