@@ -565,6 +565,33 @@ def _copy_submission(source: str, target: str, uid: int | None) -> None:
 class _Spare:
     kernel: SandboxedKernel
     key: tuple
+    mounts: tuple
+
+
+def _mount_identity(settings: ExecutionSettings, kernel: SandboxedKernel) -> tuple:
+    """Which directories a kernel's binds name: (path, device, inode) of each.
+
+    A spare kernel keeps the directories it was started with, even if they are
+    deleted and made again at the same path (a rebuilt helper copy, a course bundle
+    unpacked anew): then it must not be used.
+    """
+    identity: list[tuple] = []
+    # Built once and then only read: a directory made again has another inode or, where
+    # the file system reuses the inode at once, another change time.
+    for path in [host for host, _ in settings.ro_overlays] + [settings.helpers_dir,
+                                                              settings.mpl_cache_dir]:
+        if path is not None:
+            try:
+                status = os.stat(path)
+            except OSError:
+                identity.append((path, None))
+                continue
+            identity.append((path, status.st_dev, status.st_ino, status.st_ctime_ns))
+    # Written in all the time (kernels' runtime directories): they must still be there.
+    for path in (settings.scratch_dir, kernel.runtime_dir, kernel.drop_dir):
+        if path is not None:
+            identity.append((path, os.path.isdir(path)))
+    return tuple(identity)
 
 
 class KernelPrestarter:
@@ -577,7 +604,9 @@ class KernelPrestarter:
     clean-up, which kills every process of its uid, never touches it). The spare has
     run nothing but the launcher: no cell, no request. When the next notebook comes,
     :meth:`claim` hands it over if it was started for exactly that notebook and those
-    settings (otherwise it is destroyed and a kernel is started as usual); it then
+    settings, and the directories it mounts are still the same ones (not deleted and
+    made again at the same path); otherwise it is destroyed and a kernel is started
+    as usual. It then
     serves that one submission and is destroyed after it, like any kernel. Re-runs
     after a crash always start fresh kernels.
 
@@ -624,7 +653,8 @@ class KernelPrestarter:
         except Exception:  # noqa: BLE001 - the notebook will start its kernel as usual
             kernel.shutdown()
             return
-        self._spare = _Spare(kernel, self._key(settings, work_name, mode, programs))
+        self._spare = _Spare(kernel, self._key(settings, work_name, mode, programs),
+                             _mount_identity(settings, kernel))
         self.launched += 1
 
     def claim(self, settings: ExecutionSettings, work_name: str, mode: str,
@@ -634,7 +664,9 @@ class KernelPrestarter:
         spare, self._spare = self._spare, None
         if spare is None:
             return None
-        if spare.key != self._key(settings, work_name, mode, programs) or not spare.kernel.alive():
+        if (spare.key != self._key(settings, work_name, mode, programs)
+                or spare.mounts != _mount_identity(settings, spare.kernel)
+                or not spare.kernel.alive()):
             spare.kernel.shutdown()
             return None
         try:

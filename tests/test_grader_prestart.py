@@ -256,6 +256,21 @@ def test_a_spare_for_something_else_is_killed_not_used(submission):
     other = dataclasses.replace(settings, cell_timeout=1.0)
     assert prestarter.claim(other, "ps", "grade", {}, submission) is None
     assert not spare.alive() and _uid_processes(spare) == []
+    # Nor one whose mounted directories were deleted and made again at the same path.
+    helpers = tempfile.mkdtemp()
+    remade = dataclasses.replace(settings, helpers_dir=helpers)
+    prestarter.launch(remade, "ps", "grade", {}, avoid_slot=0)
+    kernel = prestarter.claim(remade, "ps", "grade", {}, submission)
+    assert kernel is not None  # the same directory: used
+    kernel.shutdown()
+    prestarter.launch(remade, "ps", "grade", {}, avoid_slot=0)
+    spare = prestarter.spare
+    time.sleep(0.01)
+    os.rmdir(helpers)
+    os.mkdir(helpers)
+    assert prestarter.claim(remade, "ps", "grade", {}, submission) is None
+    assert not spare.alive()
+    os.rmdir(helpers)
     # A spare that died while waiting is not handed out either.
     prestarter.launch(settings, "ps", "grade", {}, avoid_slot=0)
     spare = prestarter.spare
