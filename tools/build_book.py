@@ -151,7 +151,7 @@ def execution_settings(source: Path) -> dict:
     cache = execute.get("cache") or ""
     return {
         "mode": execute.get("execute_notebooks", "auto"),
-        "cache": Path(cache) if cache else source / BUILD_DIRNAME / CACHE_DIRNAME,
+        "cache": source / cache if cache else source / BUILD_DIRNAME / CACHE_DIRNAME,
         "timeout": execute.get("timeout", 30),
         "allow_errors": bool(execute.get("allow_errors", False)),
         "run_in_temp": bool(execute.get("run_in_temp", False)),
@@ -294,8 +294,9 @@ def execute_notebooks(source: Path, jobs: int) -> bool:
         started = time.perf_counter()
         # Threads are enough: each notebook runs in its own kernel process; the thread only
         # relays messages. The cache (SQLite) is written from this thread alone.
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(run, path): path for path in order}
+        pool = ThreadPoolExecutor(max_workers=workers)
+        futures = {pool.submit(run, path): path for path in order}
+        try:
             for future in as_completed(futures):
                 path = futures[future]
                 name = path.relative_to(source).as_posix()
@@ -317,6 +318,8 @@ def execute_notebooks(source: Path, jobs: int) -> bool:
                     check_validity=False, overwrite=True)
                 hints[name] = round(result.time, 2)
                 print(f"  executed {name} in {result.time:.1f} s", flush=True)
+        finally:  # on Ctrl-C, start nothing more (the running kernels get the SIGINT too)
+            pool.shutdown(wait=True, cancel_futures=True)
         print(f"parallel execution: {len(order) - len(failed)} of {len(order)} notebook(s) in "
               f"{time.perf_counter() - started:.1f} s", flush=True)
         times_path.parent.mkdir(parents=True, exist_ok=True)
