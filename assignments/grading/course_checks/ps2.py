@@ -155,7 +155,8 @@ def _output_backward(dO, cache, lead, h, q):
 
 def _autograd(forward, inputs, upstream):
     leaves = [torch.tensor(np.asarray(a, np.float64), requires_grad=True) for a in inputs]
-    forward(*leaves).backward(torch.from_numpy(np.asarray(upstream, np.float64)))
+    # sum(out * upstream), not out.backward(upstream): that form imports sympy (~1 s)
+    (forward(*leaves) * torch.from_numpy(np.asarray(upstream, np.float64))).sum().backward()
     return [leaf.grad.numpy() for leaf in leaves]
 
 

@@ -228,7 +228,8 @@ def _autograd(forward, inputs, upstream):
     leaves = [_t(a, grad=True) for a in inputs]
     outputs = forward(*leaves)
     outputs = outputs if isinstance(outputs, tuple) else (outputs,)
-    torch.autograd.backward(list(outputs), [_t(u) for u in upstream])
+    # a scalar objective: backward(gradient) imports sympy on first use (~1 s)
+    sum((out * _t(u)).sum() for out, u in zip(outputs, upstream, strict=True)).backward()
     return [leaf.grad.numpy() for leaf in leaves]
 
 
@@ -395,7 +396,7 @@ def gated_step_backward_cases() -> list[Case]:
 def expected_gated_backward(case: Case):
     *inputs, dH = case.args
     leaves = [_t(a, grad=True) for a in inputs]
-    _gated_torch(*leaves).backward(_t(dH))
+    (_gated_torch(*leaves) * _t(dH)).sum().backward()
     return [leaf.grad.numpy() for leaf in leaves]
 
 
@@ -487,7 +488,7 @@ def expected_lstm_backward(case: Case):
     cell = _lstm_cell(W_x, W_h, b)
     x, hp, cp = _t(X, True), _t(H_prev, True), _t(C_prev, True)
     H, C = cell(x, (hp, cp))
-    torch.autograd.backward([H, C], [_t(dH), _t(dC)])
+    ((H * _t(dH)).sum() + (C * _t(dC)).sum()).backward()
     return (x.grad.numpy(), hp.grad.numpy(), cp.grad.numpy(), cell.weight_ih.grad.T.numpy(),
             cell.weight_hh.grad.T.numpy(), cell.bias_ih.grad.numpy())
 
