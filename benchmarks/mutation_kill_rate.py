@@ -817,7 +817,8 @@ def main(argv: list[str] | None = None) -> int:
     kinds = set(args.kinds.split(",")) if args.kinds else None
     equivalents = load_equivalents(args.equivalents)
     if args.merge:
-        records = [record for path in args.merge for record in read_json(path)]
+        records = sorted((record for path in args.merge for record in read_json(path)),
+                         key=lambda record: record["problem_set"])
         for record in records:
             print_report(record, equivalents)
         print_summary(records, equivalents)
