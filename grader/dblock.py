@@ -136,7 +136,9 @@ class _AdvisoryLock(_Lock):
             "SELECT a.application_name, host(a.client_addr), a.backend_start "
             "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :ns "
-            "AND l.objid = :key AND l.objsubid = 2 ORDER BY a.backend_start"),
+            "AND l.objid = :key AND l.objsubid = 2 AND l.database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "ORDER BY a.backend_start"),
             {"ns": NAMESPACE, "key": key}).all()
         return "; ".join(
             f"{name or 'an unnamed client'} (connected from {addr or 'a local socket'} since "
