@@ -796,6 +796,9 @@ def _trained_model_problems(run: StudentRun, threshold: float, num_steps: int,
         problems.append("train_char_model: a loss is NaN or infinite")
     elif not np.mean(losses[-50:]) < np.mean(losses[:20]):
         problems.append("train_char_model: the loss did not decrease")
+    elif not math.exp(np.mean(losses[-50:])) < 6.0:
+        problems.append("train_char_model: the training perplexity (last 50 minibatches) did "
+                        "not get below 6")
     problems += _layer_problems(value["layers"], len(vocab))
     if problems:
         return problems
