@@ -597,8 +597,8 @@ def _mount_identity(settings: ExecutionSettings, kernel: SandboxedKernel) -> tup
 class KernelPrestarter:
     """At most one spare kernel per process, started ahead of need for the next notebook.
 
-    A grading worker launches the kernel of its next notebook while the current one
-    runs (:func:`run_cells` with ``prestarter`` and ``next_programs``): same settings,
+    A grading worker launches the kernel of its next notebook as the current one
+    starts (:func:`run_cells` with ``prestarter`` and ``next_programs``): same settings,
     same working directory name, the next notebook's test programs, no submission,
     and the other sandbox uid slot of the worker (so that the current kernel's
     clean-up, which kills every process of its uid, never touches it). The spare has
@@ -657,10 +657,12 @@ class KernelPrestarter:
                              _mount_identity(settings, kernel))
         self.launched += 1
 
-    def claim(self, settings: ExecutionSettings, work_name: str, mode: str,
-              programs: dict[str, str] | None, submission_dir: str | None
-              ) -> SandboxedKernel | None:
-        """The spare, given this submission and answering, or None (then start one as usual)."""
+    def take(self, settings: ExecutionSettings, work_name: str, mode: str,
+             programs: dict[str, str] | None) -> SandboxedKernel | None:
+        """The spare if it was started for exactly this (not yet given anything), else None.
+
+        A spare that does not fit, or whose process died, is destroyed.
+        """
         spare, self._spare = self._spare, None
         if spare is None:
             return None
@@ -669,13 +671,26 @@ class KernelPrestarter:
                 or not spare.kernel.alive()):
             spare.kernel.shutdown()
             return None
-        try:
-            spare.kernel.deliver(submission_dir)
-        except Exception:  # noqa: BLE001 - e.g. killed while idle: a fresh kernel decides
-            spare.kernel.shutdown()
-            return None
-        self.claimed += 1
         return spare.kernel
+
+    def hand_over(self, kernel: SandboxedKernel, submission_dir: str | None) -> bool:
+        """Give a taken spare its submission and wait until it answers (False: destroyed)."""
+        try:
+            kernel.deliver(submission_dir)
+        except Exception:  # noqa: BLE001 - e.g. killed while idle: a fresh kernel decides
+            kernel.shutdown()
+            return False
+        self.claimed += 1
+        return True
+
+    def claim(self, settings: ExecutionSettings, work_name: str, mode: str,
+              programs: dict[str, str] | None, submission_dir: str | None
+              ) -> SandboxedKernel | None:
+        """The spare, given this submission and answering, or None (then start one as usual)."""
+        kernel = self.take(settings, work_name, mode, programs)
+        if kernel is None or not self.hand_over(kernel, submission_dir):
+            return None
+        return kernel
 
     def release(self) -> None:
         """Kill the spare kernel, if any (the end of a worker, or a change of assignment)."""
@@ -817,9 +832,10 @@ def run_cells(sources: Sequence[str | None], settings: ExecutionSettings, *,
     """Run code cells (None = not a code cell) in order, recovering from crashes.
 
     With a ``prestarter``, the first kernel is its spare when one was started for
-    these settings and programs, and once that first kernel answers, the spare of
-    the next notebook (``next_programs``; None: no spare) is launched. The time a
-    spare spent starting before it was claimed counts against nobody's budget.
+    these settings and programs, and the spare of the next notebook (``next_programs``;
+    None: no spare) is launched before that first kernel is waited for, in the other
+    uid slot. The time a spare spent starting before it was claimed counts against
+    nobody's budget.
     """
     started = time.monotonic()
     deadline = started + settings.notebook_timeout
@@ -829,6 +845,7 @@ def run_cells(sources: Sequence[str | None], settings: ExecutionSettings, *,
     sandboxed = False
     kernel_start = 0.0
     prestarted = False
+    slot = None  # set with a prestarter: re-runs keep the first kernel's uid slot
     while True:
         attempts += 1
         runs: list[CellRun] = []
@@ -836,10 +853,18 @@ def run_cells(sources: Sequence[str | None], settings: ExecutionSettings, *,
         starting = time.monotonic()
         claimed = None
         if attempts == 1 and prestarter is not None:
-            claimed = prestarter.claim(settings, work_name, mode, programs, submission_dir)
+            claimed = prestarter.take(settings, work_name, mode, programs)
+            slot = claimed.uid_slot if claimed is not None else prestarter.free_slot()
+            if next_programs is not None:
+                # The next notebook's kernel starts now, in the other uid slot, while this
+                # one finishes starting and runs: start-up overlaps everything else.
+                prestarter.launch(settings, work_name, mode, next_programs, slot)
+            if claimed is not None and not prestarter.hand_over(claimed, submission_dir):
+                claimed = None
             prestarted = claimed is not None
         kernel = claimed or SandboxedKernel(settings, submission_dir=submission_dir,
-                                            work_name=work_name, mode=mode, programs=programs)
+                                            work_name=work_name, mode=mode, programs=programs,
+                                            uid_slot=slot)
         sandboxed = kernel.sandboxed
         try:
             if claimed is None:
@@ -852,9 +877,6 @@ def run_cells(sources: Sequence[str | None], settings: ExecutionSettings, *,
                     for i in range(len(sources))]
             return NotebookRun(runs, attempts, time.monotonic() - started, sandboxed, problems,
                                kernel_start, prestarted)
-        if attempts == 1 and prestarter is not None and next_programs is not None:
-            # The next notebook's kernel starts while this one runs (another uid slot).
-            prestarter.launch(settings, work_name, mode, next_programs, kernel.uid_slot)
         try:
             for index, source in enumerate(sources):
                 if index in replaced:
