@@ -120,6 +120,7 @@ def check_vocab(cases, runs, points: float) -> float:
     """Step (c): partial credit per case, and for the dtype of to_indices."""
     parts = {}
     wrong_dtype: set[str] = set()
+    int64_seen = False
     for case, run in zip(cases, runs, strict=True):
         label = f"Vocab [{case.label}]"
         if (problem := error_problem("Vocab", run)) is not None:
@@ -144,6 +145,8 @@ def check_vocab(cases, runs, points: float) -> float:
                 problem = f"{label} {what}: expected integers, got {got.dtype}"
             elif problem is None and got.dtype != np.int64:
                 wrong_dtype.add(str(got.dtype))
+            elif problem is None:
+                int64_seen = True
             problems.append(problem)
             if problem is not None:
                 break
@@ -152,7 +155,8 @@ def check_vocab(cases, runs, points: float) -> float:
         parts[case.label] = problems
     parts["to_indices gives int64 arrays"] = [
         f"Vocab.to_indices: expected an int64 array, got {', '.join(sorted(wrong_dtype))}"
-        if wrong_dtype else None]
+        if wrong_dtype else None if int64_seen else
+        "Vocab.to_indices: no case gave correct indices, so their dtype could not be checked"]
     return partial_credit(points, parts, gate=reference_problem("Vocab", runs))
 
 
