@@ -306,7 +306,8 @@ def _bundle_plugin_class():
             install_bundle(self.digest, self.data, worker.local_directory)
 
         def teardown(self, worker) -> None:
-            """Nothing: the unpacked bundle stays for a resumed run (see :func:`_prune`)."""
+            """The run is over: its spare kernel goes; the unpacked bundle stays (:func:`_prune`)."""
+            grading.release_worker()
 
     return BundlePlugin
 
@@ -552,6 +553,7 @@ class Engine:
                 except Exception as error:  # noqa: BLE001 - a grader bug costs one student
                     yield task, _failure(context, task, error, failed)
         finally:
+            grading.release_worker()  # this process's spare kernel, started for a next notebook
             uninstall_bundle(bundle.digest)
             shutil.rmtree(root, ignore_errors=True)
 
