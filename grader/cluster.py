@@ -403,6 +403,7 @@ class Engine:
         self.client = self.cluster = None
         self._stack = contextlib.ExitStack()
         self.description = ""
+        self._counted: tuple[float, int] = (float("-inf"), 1)  # (when, workers) for _window
         self._starting: threading.Thread | None = None
         self._start_error: BaseException | None = None
 
@@ -558,12 +559,19 @@ class Engine:
             shutil.rmtree(root, ignore_errors=True)
 
     def _window(self) -> int:
-        """Submissions in flight: enough to keep every worker busy, bounded in memory."""
-        try:
-            workers = len(self.client.scheduler_info(n_workers=-1)["workers"])
-        except Exception:  # noqa: BLE001 - a transient scheduler hiccup: keep going
-            workers = 1
-        return IN_FLIGHT_PER_WORKER * max(workers, 1) + 2
+        """Submissions in flight: enough to keep every worker busy, bounded in memory.
+
+        The number of workers is asked of the scheduler at most every few seconds
+        (workers may join or leave during a run).
+        """
+        now = time.monotonic()
+        if now - self._counted[0] > 5.0:
+            try:
+                workers = len(self.client.scheduler_info(n_workers=-1)["workers"])
+            except Exception:  # noqa: BLE001 - a transient scheduler hiccup: keep going
+                workers = self._counted[1]
+            self._counted = (now, max(workers, 1))
+        return IN_FLIGHT_PER_WORKER * self._counted[1] + 2
 
     def _distributed(self, bundle: Bundle, context, tasks, failed, task_function):
         """Submit lazily (a bounded window of staged archives), yield results as they come."""
