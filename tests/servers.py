@@ -241,8 +241,9 @@ def new_server(**kwargs) -> PostgresServer:
         pytest.fail(str(error), pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def postgres_server():
+@contextlib.contextmanager
+def served():
+    """A started cluster, destroyed afterwards; its postmaster must be gone."""
     server = new_server()
     try:
         yield server
@@ -250,6 +251,12 @@ def postgres_server():
         pid = server.pid
         server.destroy()
         assert pid is None or not _pid_alive(pid), f"postmaster {pid} survived the teardown"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    with served() as server:
+        yield server
 
 
 @pytest.fixture
@@ -261,10 +268,5 @@ def postgres_url(postgres_server) -> str:
 
 @pytest.fixture
 def private_postgres():
-    server = new_server()
-    try:
+    with served() as server:
         yield server
-    finally:
-        pid = server.pid
-        server.destroy()
-        assert pid is None or not _pid_alive(pid), f"postmaster {pid} survived the teardown"
