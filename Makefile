@@ -30,7 +30,7 @@ setup: $(STAMP)
 ## node-deps: node_modules from package-lock.json (axe-core for the accessibility audit)
 node-deps: $(NODE_STAMP)
 
-## system-deps: Debian packages the tests need (Chromium for the browser test, bubblewrap for the grading sandbox)
+## system-deps: Debian packages the tests need (Chromium for the browser test, bubblewrap for the grading sandbox, PostgreSQL for the shared-gradebook tests)
 system-deps:
 	bash tools/install_system_deps.sh
 
