@@ -349,8 +349,10 @@ def grade_remote(digest: str, wire: dict, task_function: Callable[[dict], dict] 
         task = dict(wire, autograded_dir=os.path.join(work, "autograded"),
                     result_path=os.path.join(work, "result.json"))
         if archive is not None:
-            if sha256(archive) != archive_digest:
-                raise BundleRejected("a submission archive does not match its digest")
+            received = sha256(archive)
+            if received != archive_digest:
+                raise BundleRejected(f"a submission archive's digest is {received[:16]}..., "
+                                     f"expected {str(archive_digest)[:16]}... (altered in transit)")
             safe_extract(archive, work)
             task["submission_dir"] = os.path.join(work, "files")
         summary = (task_function or default_task)(task)
@@ -380,7 +382,8 @@ def _store(task: dict, returned: dict) -> dict:
     summary = returned["summary"]
     for name, text in returned.get("files", {}).items():
         if os.sep in name or name in (".", "..") or (os.altsep and os.altsep in name):
-            raise ValueError(f"a worker returned a file named {name!r}")
+            raise ValueError(f"a worker returned a file named {name!r}; expected a plain file "
+                             f"name (an executed notebook or timestamp.txt)")
         grading._atomic_write(os.path.join(task["autograded_dir"], name), text)
     grading._atomic_write(task["result_path"], json.dumps(summary, indent=1, sort_keys=True))
     return summary

@@ -87,6 +87,23 @@ def test_archives_with_anything_but_plain_members_are_refused(tmp_path, kind):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_submission_altered_in_transit_is_refused_before_grading(tmp_path):
+    bundle = cluster.Bundle.build(_context(tmp_path))
+    cluster.install_bundle(bundle.digest, bundle.data, str(tmp_path / "worker"))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "nb.ipynb").write_text("{}")
+    archive = cluster.tar_directory(str(tmp_path / "sub"))
+    graded = []
+    try:
+        with pytest.raises(cluster.BundleRejected, match="submission archive's digest"):
+            cluster.grade_remote(bundle.digest, {"student": "a", "submission_digest":
+                                                 cluster.sha256(archive + b"x")},
+                                 graded.append, archive)
+    finally:
+        cluster.uninstall_bundle(bundle.digest)
+    assert graded == []  # nothing was graded from the altered bytes
+
+
 def test_a_staged_submission_travels_as_its_regular_files(tmp_path):
     (tmp_path / "sub" / "data").mkdir(parents=True)
     (tmp_path / "sub" / "nb.ipynb").write_text("{}")
